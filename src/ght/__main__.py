@@ -1,0 +1,3 @@
+from ght.cli import main
+
+main()

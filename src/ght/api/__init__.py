@@ -1,0 +1,1 @@
+"""HTTP edge: the FastAPI application, its middleware and the JSON API routers."""

@@ -1,0 +1,56 @@
+"""The ASGI application: API routers, web pages, static files, middleware."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
+from sqlalchemy import Engine
+
+from ght import __version__
+from ght.api import auth, health, identity
+from ght.api.middleware import RequestLogMiddleware
+from ght.config import Settings
+from ght.db.engine import make_engine, session_factory
+from ght.web import pages
+
+log = logging.getLogger("ght.app")
+
+STATIC_DIR = Path(__file__).parent.parent / "web" / "static"
+
+
+def create_app(settings: Settings, engine: Engine | None = None):
+    owns_engine = engine is None
+    engine = engine or make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        log.info("started", extra={"version": __version__})
+        yield
+        if owns_engine:
+            engine.dispose()
+        log.info("stopped")
+
+    # FastAPIOffline serves Swagger UI and ReDoc from the package: hospital networks
+    # rarely let a server reach a public CDN.
+    app = FastAPIOffline(
+        title="ght",
+        version=__version__,
+        description="API du système d'information convergent du GHT.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = session_factory(engine)
+    settings.resolved_secret_key()  # fail at start, not at the first login
+
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(identity.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(RequestLogMiddleware)
+    return app

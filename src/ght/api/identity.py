@@ -1,0 +1,220 @@
+"""Identity-vigilance JSON API: review queue, decisions, link/unlink, merge/unmerge, collisions,
+duplicate reports. Reserved to the identity-vigilance cell."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ght.api.deps import get_db, require_role
+from ght.auth.models import AuthSession
+from ght.directory.vocab import Role
+from ght.identity import service, vigilance
+from ght.identity.models import GhtPatient, LinkEvent, LocalIdentity, ReviewItem
+from ght.identity.service import IdentityRejected
+
+router = APIRouter(prefix="/api/identity", tags=["identitovigilance"])
+vigilant = require_role(Role.IDENTITY_VIGILANCE.value)
+
+
+class IdentityOut(BaseModel):
+    id: int
+    finess: str
+    establishment: str
+    ipp: str
+    patient_id: str
+    active: bool
+    birth_name: str
+    used_name: str
+    first_given_name: str
+    given_names: str
+    birth_date: date | None
+    sex: str
+    birth_place: str
+    address: str
+    postcode: str
+    city: str
+    phone: str
+    ins: str | None
+    ins_valid: bool
+    status: str
+    flags: str
+    version: int
+
+    @classmethod
+    def of(cls, i: LocalIdentity) -> IdentityOut:
+        return cls(
+            id=i.id, finess=i.establishment.finess_ej, establishment=i.establishment.short_name, ipp=i.ipp,
+            patient_id=i.patient_id, active=i.active, birth_name=i.birth_name, used_name=i.used_name,
+            first_given_name=i.first_given_name, given_names=i.given_names, birth_date=i.birth_date,
+            sex=i.sex, birth_place=i.birth_place, address=i.address, postcode=i.postcode, city=i.city,
+            phone=i.phone, ins=i.ins, ins_valid=i.ins_valid, status=i.status, flags=i.flags, version=i.version,
+        )
+
+
+class FieldScore(BaseModel):
+    comparison: str
+    label: str
+    level: str
+    weight: float
+
+
+class ReviewOut(BaseModel):
+    id: int
+    kind: str
+    status: str
+    weight: float
+    probability: float
+    fields: list[FieldScore]
+    a: IdentityOut
+    b: IdentityOut
+    differing: list[str] = Field(description="traits that differ between the two identities")
+
+
+class Decision(BaseModel):
+    decision: str = Field(pattern="^(same|distinct)$")
+    note: str = Field(default="", max_length=500)
+
+
+class Reason(BaseModel):
+    reason: str = Field(min_length=3, max_length=300)
+
+
+class LinkRequest(Reason):
+    patient_id: str
+
+
+class MergeRequest(Reason):
+    absorbed: str
+
+
+class EventOut(BaseModel):
+    id: int
+    action: str
+    identity_id: int | None
+    from_patient: str | None
+    to_patient: str | None
+    actor: str
+    reason: str
+
+    @classmethod
+    def of(cls, e: LinkEvent) -> EventOut:
+        return cls(id=e.id, action=e.action, identity_id=e.identity_id, from_patient=e.from_patient,
+                   to_patient=e.to_patient, actor=e.actor, reason=e.reason)
+
+
+class PatientOut(BaseModel):
+    id: str
+    merged_into: str | None
+    identities: list[IdentityOut]
+    events: list[EventOut]
+
+
+COMPARED = ("birth_name", "used_name", "given_names", "birth_date", "sex", "birth_place", "postcode", "city", "phone", "ins")
+
+
+def _review_out(db: Session, item: ReviewItem) -> ReviewOut:
+    explained = vigilance.explain(db, item)
+    a, b = IdentityOut.of(explained["a"]), IdentityOut.of(explained["b"])
+    return ReviewOut(
+        id=item.id, kind=item.kind, status=item.status, weight=explained["weight"],
+        probability=explained["probability"], fields=[FieldScore(**f) for f in explained["fields"]],
+        a=a, b=b, differing=[name for name in COMPARED if getattr(a, name) != getattr(b, name)],
+    )
+
+
+def _rejected(exc: IdentityRejected) -> HTTPException:
+    return HTTPException(422, detail={"field": exc.field, "message": exc.message})
+
+
+@router.get("/review", response_model=list[ReviewOut], summary="File de revue, triée par risque")
+def review_queue(status: str = Query("open", pattern="^(open|linked|distinct)$"),
+                 limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+                 db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
+    return [_review_out(db, item) for item in vigilance.review_queue(db, status=status, limit=limit, offset=offset)]
+
+
+@router.post("/review/{item_id}", response_model=ReviewOut, summary="Décider : même personne ou personnes distinctes")
+def decide(item_id: int, body: Decision, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
+    try:
+        item = vigilance.decide(db, item_id, body.decision, actor=auth.account.username, note=body.note)
+    except IdentityRejected as exc:
+        raise _rejected(exc) from None
+    db.commit()
+    return _review_out(db, item)
+
+
+@router.get("/patients/{patient_id}", response_model=PatientOut, summary="Un patient GHT, ses identités et l'historique de ses liens")
+def patient(patient_id: str, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
+    found = db.get(GhtPatient, patient_id)
+    if found is None:
+        raise HTTPException(404, detail="patient GHT inconnu")
+    events = db.scalars(select(LinkEvent).where(
+        (LinkEvent.to_patient == patient_id) | (LinkEvent.from_patient == patient_id)).order_by(LinkEvent.id))
+    return PatientOut(id=found.id, merged_into=found.merged_into,
+                      identities=[IdentityOut.of(i) for i in found.identities],
+                      events=[EventOut.of(e) for e in events])
+
+
+def _apply(db: Session, action) -> EventOut:
+    try:
+        event = action()
+    except IdentityRejected as exc:
+        raise _rejected(exc) from None
+    db.commit()
+    return EventOut.of(event)
+
+
+@router.post("/identities/{identity_id}/unlink", response_model=EventOut, summary="Délier une identité (nouveau patient GHT)")
+def unlink(identity_id: int, body: Reason, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
+    return _apply(db, lambda: service.unlink_identity(db, identity_id, actor=auth.account.username, channel="api", reason=body.reason))
+
+
+@router.post("/identities/{identity_id}/link", response_model=EventOut, summary="Lier une identité à un patient GHT existant")
+def link(identity_id: int, body: LinkRequest, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
+    return _apply(db, lambda: service.link_identity(db, identity_id, body.patient_id, actor=auth.account.username, channel="api", reason=body.reason))
+
+
+@router.post("/patients/{patient_id}/merge", response_model=EventOut, summary="Fusionner un patient GHT dans celui-ci")
+def merge(patient_id: str, body: MergeRequest, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
+    return _apply(db, lambda: service.merge_patients(db, patient_id, body.absorbed, actor=auth.account.username, channel="api", reason=body.reason))
+
+
+@router.post("/merges/{event_id}/unmerge", response_model=EventOut, summary="Annuler une fusion (restaure l'état d'avant)")
+def unmerge(event_id: int, body: Reason, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
+    return _apply(db, lambda: service.unmerge(db, event_id, actor=auth.account.username, channel="api", reason=body.reason))
+
+
+class CollisionOut(BaseModel):
+    patient_id: str
+    identities: list[IdentityOut]
+
+
+@router.get("/collisions", response_model=list[CollisionOut], summary="Patients portant deux INS différents")
+def collisions(db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
+    return [CollisionOut(patient_id=p, identities=[IdentityOut.of(i) for i in members])
+            for p, members in vigilance.collisions(db)]
+
+
+class DuplicateReport(BaseModel):
+    finess: str
+    establishment: str
+    linked_duplicates: dict[str, list[IdentityOut]]
+    review_pairs: list[ReviewOut]
+
+
+@router.get("/reports/duplicates/{finess}", response_model=DuplicateReport, summary="Doublons suspectés d'un établissement")
+def duplicates(finess: str, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
+    try:
+        report = vigilance.duplicate_report(db, finess)
+    except IdentityRejected as exc:
+        raise HTTPException(404, detail=exc.message) from None
+    return DuplicateReport(
+        finess=finess, establishment=report["establishment"].name,
+        linked_duplicates={p: [IdentityOut.of(i) for i in members] for p, members in report["linked_duplicates"].items()},
+        review_pairs=[_review_out(db, item) for item in report["review_pairs"]],
+    )

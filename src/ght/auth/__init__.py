@@ -1,0 +1,1 @@
+"""Authentication: passwords (argon2), UI sessions and API bearer tokens."""

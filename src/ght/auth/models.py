@@ -1,0 +1,31 @@
+"""Server-side sessions: the UI cookie and the API bearer token are both random secrets whose
+HMAC-SHA-256 (keyed by the server secret) alone is stored, so a stolen database copy cannot be replayed and any session can be
+revoked at once (a stateless JWT could not)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ght.db.base import Base, UtcDateTime, utcnow
+from ght.directory.models import Account
+
+
+class AuthSession(Base):
+    __tablename__ = "auth_session"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "cookie" (UI) or "bearer" (API)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    scopes: Mapped[str] = mapped_column(String(1000), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+
+    account: Mapped[Account] = relationship(lazy="joined")

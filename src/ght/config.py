@@ -1,0 +1,77 @@
+"""Settings, all read from the environment (prefix GHT_). The one place they are documented:
+docs/configuration.md lists each variable with its default."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GHT_", extra="ignore")
+
+    # Storage. Embedded default: SQLite in ./var/ (WAL); production: postgresql+psycopg://...
+    database_url: str = f"sqlite:///{VAR_DIR / 'ght.db'}"
+    var_dir: Path = VAR_DIR
+
+    # Network. 8000 for HTTP; 2575 is HL7's registered MLLP port.
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    mllp_host: str = "127.0.0.1"
+    mllp_port: int = Field(default=2575, ge=1, le=65535)
+
+    # Server secret (keys the stored digests of session tokens). When unset, a random key is
+    # created once in var/secret_key (mode 0600): a demo never runs on a well-known key and
+    # sessions survive a restart. Changing it ends every open session.
+    secret_key: str | None = None
+
+    # Sessions and tokens.
+    session_idle_minutes: int = Field(default=30, ge=1)  # UI session expires after inactivity
+    session_max_hours: int = Field(default=12, ge=1)  # and in any case after a shift
+    token_minutes: int = Field(default=60, ge=1)  # API bearer tokens
+    # "auto": Secure cookies unless the server listens on loopback only (plain-HTTP demo).
+    cookie_secure: str = "auto"
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    def resolved_secret_key(self) -> str:
+        if not self.secret_key:
+            path = self.var_dir / "secret_key"
+            if not path.exists():
+                self.var_dir.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_urlsafe(48))
+            self.secret_key = path.read_text().strip()
+        return self.secret_key
+
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure.lower() in {"1", "true", "yes"}:
+            return True
+        if self.cookie_secure.lower() in {"0", "false", "no"}:
+            return False
+        return self.http_host not in {"127.0.0.1", "localhost", "::1"}
+
+
+class ConfigError(ValueError):
+    """An environment variable has a value the service cannot use; says which and why."""
+
+
+def load_settings() -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"GHT_{'_'.join(str(part) for part in error['loc']).upper()} : {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigError(f"configuration invalide ({problems})") from None

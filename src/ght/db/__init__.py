@@ -1,0 +1,1 @@
+"""Storage: engine and sessions (engine.py), declarative base (base.py), Alembic migrations."""

@@ -1,0 +1,45 @@
+"""Alembic migrations, applied programmatically on start and by `ght db upgrade`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def all_metadata():
+    """The metadata of every domain's tables (importing the modules registers them)."""
+    from ght.auth import models as _auth  # noqa: F401
+    from ght.db.base import Base
+    from ght.directory import models as _directory  # noqa: F401
+    from ght.identity import models as _identity  # noqa: F401
+    from ght.interop.hl7v2 import models as _hl7v2  # noqa: F401
+
+    return Base.metadata
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # env.py reuses this engine instead of building one from a URL string.
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    command.upgrade(alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision(engine: Engine) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()

@@ -1,0 +1,114 @@
+"""Glue between the generator and the stores: `ght demo generate` and `make demo`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ght.config import Settings
+from ght.db.engine import check_connection, make_engine, session_factory
+from ght.db.migrate import upgrade
+from ght.directory.seed import (
+    DEMO_ACCOUNTS,
+    DEMO_PASSWORD,
+    create_demo_accounts,
+    directory_is_empty,
+    load_directory,
+)
+from ght.directory.vocab import ROLE_LABELS_FR
+
+
+def generate_and_load(
+    settings: Settings,
+    *,
+    patients: int,
+    seed: int,
+    out_dir: Path,
+    load: bool,
+    as_of: date | None = None,
+    progress=None,
+    engine=None,
+) -> str:
+    """Generate the territory files; load the directory (and demo accounts) when the database
+    has none yet. Returns a French summary for the console."""
+    from ght.demo import GeneratorConfig, generate
+
+    started = time.perf_counter()
+    config = GeneratorConfig(patients=patients, seed=seed)
+    if as_of is not None:
+        config = replace(config, as_of=as_of)
+    territory = generate(config, out_dir, progress=progress)
+    lines = [
+        f"Territoire généré en {time.perf_counter() - started:.1f} s dans {out_dir}/ : "
+        f"{territory.person_count} personnes, {territory.identity_count} identités locales, "
+        f"{len(territory.establishments)} établissements, {len(territory.professionals)} professionnels."
+    ]
+    lines += [f"  {name} : {count}" for name, count in sorted(territory.files.items())]
+    if load:
+        owns = engine is None
+        engine = engine or make_engine(settings.database_url)
+        check_connection(engine)
+        upgrade(engine)
+        with session_factory(engine)() as db:
+            if directory_is_empty(db):
+                counts = load_directory(db, territory)
+                create_demo_accounts(db)
+                db.commit()
+                lines.append(
+                    "Annuaire chargé : " + ", ".join(f"{n} {k}" for k, n in counts.items())
+                    + f" ; {len(DEMO_ACCOUNTS)} comptes de démonstration."
+                )
+            else:
+                lines.append("La base contient déjà un annuaire : il n'a pas été rechargé.")
+        if owns:
+            engine.dispose()
+    return "\n".join(lines)
+
+
+def start_demo(settings: Settings, *, patients: int, seed: int, progress_factory, console: Console):
+    """Migrated engine with a demo territory in it (generated only if the database is empty)."""
+    engine = make_engine(settings.database_url)
+    check_connection(engine)
+    upgrade(engine)
+    with session_factory(engine)() as db:
+        empty = directory_is_empty(db)
+    if empty:
+        console.print(f"Base vide : génération d'un territoire de {patients} personnes (graine {seed})…")
+        with progress_factory() as progress:
+            task = progress.add_task("Personnes", total=patients)
+            summary = generate_and_load(
+                settings, patients=patients, seed=seed, out_dir=settings.var_dir / "territory",
+                load=True, engine=engine,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        console.print(summary)
+        console.print(load_identities(engine, settings.var_dir / "territory"))
+    return engine
+
+
+def load_identities(engine, territory_dir: Path) -> str:
+    """Initial load of the territory's local identities into the identity server (batch linkage)."""
+    from ght.identity.batch import link_rows
+    from ght.identity.csvio import read_identities
+
+    path = territory_dir / "identities.csv"
+    rows = read_identities(path)
+    with session_factory(engine)() as db:
+        patient_ids, linkage, _ = link_rows(db, path, rows, actor="ght demo", register_unknown=False)
+        db.commit()
+    return (f"Serveur d'identité : {len(rows)} identités locales liées en {len(set(patient_ids))} patients GHT "
+            f"({len(linkage.reviews)} paire(s) en file de revue).")
+
+
+def print_demo_accounts(console: Console) -> None:
+    table = Table(title=f"Comptes de démonstration (mot de passe : {DEMO_PASSWORD})")
+    table.add_column("Identifiant")
+    table.add_column("Rôle")
+    for spec in DEMO_ACCOUNTS:
+        table.add_row(spec.username, ROLE_LABELS_FR[spec.role])
+    console.print(table)

@@ -1,0 +1,255 @@
+"""Batch linkage of a file of local identities (`ght identity link`): train on the file with
+Splink, score the candidate pairs in DuckDB with the same comparisons and blocking keys as
+the online matcher, cluster under the INS rules, and store the result."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from ght.db.base import utcnow
+from ght.directory.models import Establishment
+from ght.identity.comparisons import COMPARISONS, VETO_LEVELS
+from ght.identity.csvio import CsvProblem, Row
+from ght.identity.features import FEATURE_COLUMNS, Features, blocking_keys, features
+from ght.identity.models import (
+    BlockingKey, GhtPatient, IdentityChange, LinkEvent, LocalIdentity, ReviewItem,
+)
+from ght.identity.patient_ids import new_patient_id
+from ght.identity.scoring import ScoringModel, store_model
+from ght.identity.service import IdentityRejected, normalised_traits
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Prepared:
+    rows: list[Row]
+    traits: list[dict]
+    features: list[Features]
+
+
+@dataclass
+class Linkage:
+    cluster: list[int]  # cluster index of each row
+    decisions: list[str]
+    reviews: list[tuple[str, int, int, float]] = field(default_factory=list)  # kind, i, j, weight
+
+
+def prepare(path: Path, rows: list[Row], max_problems: int = 20) -> Prepared:
+    traits, feats, problems, total = [], [], [], 0
+    for row in rows:
+        try:
+            t = normalised_traits(row.data, None)
+        except IdentityRejected as exc:
+            total += 1
+            if len(problems) < max_problems:
+                problems.append(f"ligne {row.line}, colonne {_CSV_COLUMN.get(exc.field, exc.field)} : {exc.message}")
+            continue
+        traits.append(t)
+        feats.append(features(
+            birth_name=t["birth_name"], used_name=t["used_name"], given_names=t["given_names"],
+            birth_date=t["birth_date"], sex=t["sex"], birth_place=t["birth_place"],
+            postcode=t["postcode"], phone=t["phone"], ins=t["ins"], ins_valid=t["ins_valid"],
+        ))
+    if total:
+        raise CsvProblem(path, problems, total)
+    return Prepared(rows, traits, feats)
+
+
+_CSV_COLUMN = {"finess": "source", "ipp": "local_id"}
+
+
+def load_features(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
+    columns = {"unique_id": pa.array(range(len(prepared.features)), pa.int64())}
+    for name in FEATURE_COLUMNS:
+        columns[name] = pa.array([getattr(f, name) for f in prepared.features], pa.string())
+    con.register("features_arrow", pa.table(columns))
+    con.execute("CREATE OR REPLACE TABLE features AS SELECT * FROM features_arrow")
+    con.unregister("features_arrow")
+    ids, keys = [], []
+    for index, f in enumerate(prepared.features):
+        for key in set(blocking_keys(f)):
+            ids.append(index)
+            keys.append(key)
+    con.register("keys_arrow", pa.table({"id": pa.array(ids, pa.int64()), "key": pa.array(keys, pa.string())}))
+    con.execute("CREATE OR REPLACE TABLE keys AS SELECT * FROM keys_arrow")
+    con.unregister("keys_arrow")
+
+
+_FEATURE = "|".join(FEATURE_COLUMNS)
+
+
+def _sides(sql: str) -> str:
+    """Our level SQL uses Splink's `x_l`/`x_r` names; the batch query joins `l` and `r`."""
+    return re.sub(rf"\b({_FEATURE})_([lr])\b", r"\2.\1", sql)
+
+
+def gamma_sql(comparison) -> str:
+    cases = [f"WHEN {_sides(comparison.null_sql)} THEN -1"]
+    for index, level in enumerate(comparison.levels):
+        cases.append(f"ELSE {index}" if level.sql == "ELSE" else f"WHEN {_sides(level.sql)} THEN {index}")
+    return f"CASE {' '.join(cases)} END"
+
+
+def score_pairs(con: duckdb.DuckDBPyConnection, model: ScoringModel) -> list[tuple]:
+    """(i, j, weight, ins_i, ins_j, vetoed) for pairs at or above the review threshold, or
+    sharing a valid INS; every pair shares at least one blocking key (never a full scan)."""
+    gammas = ",\n".join(f"{gamma_sql(c)} AS g_{c.name}" for c in COMPARISONS)
+    weight_terms = []
+    for c in COMPARISONS:
+        whens = " ".join(f"WHEN {i} THEN {w!r}" for i, w in enumerate(model.level_weights[c.name]))
+        weight_terms.append(f"CASE g_{c.name} {whens} ELSE 0.0 END")
+    review_weight = math.log2(model.review_threshold / (1 - model.review_threshold))
+    veto = "g_ins <> 0 AND (" + " OR ".join(f"g_{name} = {level}" for name, level in VETO_LEVELS.items()) + ")"
+    query = f"""
+        WITH pairs AS (
+            SELECT DISTINCT a.id AS i, b.id AS j FROM keys a JOIN keys b ON a.key = b.key AND a.id < b.id
+        ), levels AS (
+            SELECT p.i, p.j, l.ins AS ins_i, r.ins AS ins_j, {gammas}
+            FROM pairs p JOIN features l ON l.unique_id = p.i JOIN features r ON r.unique_id = p.j
+        ), weighted AS (
+            SELECT *, {model.prior_weight!r} + {' + '.join(weight_terms)} AS weight FROM levels
+        )
+        SELECT i, j, weight, ins_i, ins_j, {veto} AS vetoed FROM weighted
+        WHERE weight >= {review_weight!r} OR (ins_i <> '' AND ins_i = ins_j)
+        ORDER BY weight DESC, i, j
+    """
+    return con.execute(query).fetchall()
+
+
+def cluster(n: int, pairs: list[tuple], model: ScoringModel) -> Linkage:
+    """Greedy union of the best pairs first; two clusters that carry different valid INS are
+    never joined (a review item instead), and below the link threshold a pair is only reviewed."""
+    parent = list(range(n))
+    ins_of: list[set[str]] = [set() for _ in range(n)]
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    link_weight = math.log2(model.link_threshold / (1 - model.link_threshold))
+    candidates_for_review: list[tuple[str, int, int, float]] = []
+    for i, j, weight, ins_i, ins_j, _ in pairs:
+        if ins_i:
+            ins_of[i].add(ins_i)
+        if ins_j:
+            ins_of[j].add(ins_j)
+    for i, j, weight, ins_i, ins_j, veto in pairs:
+        ri, rj = find(i), find(j)
+        if ri == rj:
+            continue
+        if ins_of[ri] and ins_of[rj] and ins_of[ri] != ins_of[rj]:
+            candidates_for_review.append(("ins_conflict", i, j, weight))
+            continue
+        if weight >= link_weight and not veto:
+            parent[rj] = ri
+            ins_of[ri] |= ins_of[rj]
+        else:
+            candidates_for_review.append(("doubtful_pair", i, j, weight))
+    roots = [find(x) for x in range(n)]
+    reviews = [r for r in candidates_for_review if roots[r[1]] != roots[r[2]]]
+    order: dict[int, int] = {}
+    clusters = [order.setdefault(root, len(order)) for root in roots]
+    in_review = {x for _, i, j, _ in reviews for x in (i, j)}
+    seen: set[int] = set()
+    decisions = []
+    for index, c in enumerate(clusters):
+        if c in seen:
+            decisions.append("linked")
+        else:
+            seen.add(c)
+            decisions.append("review" if index in in_review else "new")
+    return Linkage(clusters, decisions, reviews)
+
+
+def persist(db: Session, prepared: Prepared, linkage: Linkage, *, actor: str, register_unknown: bool) -> list[str]:
+    """Store identities, patients, history, link events, review items and blocking keys; returns
+    the GHT patient id of each row. Bulk inserts: one statement per table and chunk."""
+    finesses = sorted({row.data.finess for row in prepared.rows})
+    establishments = dict(db.execute(select(Establishment.finess_ej, Establishment.id)
+                                     .where(Establishment.finess_ej.in_(finesses))).all())
+    missing = [f for f in finesses if f not in establishments]
+    if missing and not register_unknown:
+        raise IdentityRejected("finess", "établissement(s) inconnu(s) du GHT : " + ", ".join(missing[:10]))
+    for finess in missing:
+        establishment = Establishment(finess_ej=finess, name=f"Établissement {finess}",
+                                      short_name=finess, role="partie")
+        db.add(establishment)
+        db.flush()
+        establishments[finess] = establishment.id
+    patient_ids = [new_patient_id() for _ in range(max(linkage.cluster, default=-1) + 1)]
+    now = utcnow()
+    first_id = (db.scalar(select(func.max(LocalIdentity.id))) or 0) + 1
+    _bulk(db, GhtPatient, [{"id": p, "created_at": now} for p in patient_ids])
+    identities, history, events, keys = [], [], [], []
+    for index, (row, traits) in enumerate(zip(prepared.rows, prepared.traits, strict=True)):
+        identity_id = first_id + index
+        patient = patient_ids[linkage.cluster[index]]
+        identity = dict(traits, id=identity_id, establishment_id=establishments[row.data.finess],
+                        ipp=row.data.ipp, patient_id=patient, active=True, version=1,
+                        created_at=now, updated_at=now)
+        identities.append(identity)
+        snapshot = {k: v for k, v in identity.items() if k not in ("id", "created_at", "updated_at", "establishment_id")}
+        snapshot["birth_date"] = traits["birth_date"].isoformat() if traits["birth_date"] else None
+        snapshot["finess"] = row.data.finess
+        history.append({"identity_id": identity_id, "version": 1, "at": now, "actor": actor,
+                        "channel": "batch", "reference": f"ligne {row.line}", "event": "create",
+                        "snapshot": snapshot})
+        events.append({"at": now, "action": "link", "identity_id": identity_id, "to_patient": patient,
+                       "actor": actor, "channel": "batch", "reason": linkage.decisions[index],
+                       "details": {}})
+        keys.extend({"key": k[:80], "identity_id": identity_id} for k in set(blocking_keys(prepared.features[index])))
+    _bulk(db, LocalIdentity, identities)
+    _bulk(db, IdentityChange, history)
+    _bulk(db, LinkEvent, events)
+    _bulk(db, BlockingKey, keys)
+    _bulk(db, ReviewItem, [
+        {"kind": kind, "identity_a": first_id + i, "identity_b": first_id + j, "score": weight,
+         "probability": 1 / (1 + 2 ** -weight), "contributions": {}, "status": "open", "created_at": now}
+        for kind, i, j, weight in linkage.reviews
+    ])
+    return [patient_ids[c] for c in linkage.cluster]
+
+
+def _bulk(db: Session, model, rows: list[dict], chunk: int = 20000) -> None:
+    for start in range(0, len(rows), chunk):
+        db.execute(insert(model), rows[start:start + chunk])
+
+
+def link_rows(db: Session, path: Path, rows: list[Row], *, actor: str, register_unknown: bool,
+              train: bool = True, progress: Progress | None = None) -> tuple[list[str], Linkage, dict]:
+    """Link the rows of a file into an empty identity base; returns patient ids, linkage, parameters."""
+    from ght.identity import training
+    from ght.identity.scoring import DEFAULT_PARAMETERS
+
+    step = progress or (lambda name, done, total: None)
+    prepared = prepare(path, rows)
+    step("préparation", 1, 5)
+    con = duckdb.connect()
+    try:
+        load_features(con, prepared)
+        parameters = training.train(con, "features") if train and len(rows) >= 50 else DEFAULT_PARAMETERS
+        step("apprentissage", 2, 5)
+        model = ScoringModel(parameters)
+        pairs = score_pairs(con, model)
+        step("comparaison des paires", 3, 5)
+    finally:
+        con.close()
+    linkage = cluster(len(prepared.rows), pairs, model)
+    step("regroupement", 4, 5)
+    store_model(db, parameters, method="splink-em" if parameters is not DEFAULT_PARAMETERS else "default",
+                trained_on=len(rows))
+    patient_ids = persist(db, prepared, linkage, actor=actor, register_unknown=register_unknown)
+    step("enregistrement", 5, 5)
+    return patient_ids, linkage, parameters

@@ -1,0 +1,56 @@
+"""Identity status (RNIV) and reliability flags (French HL7 table 0445)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """RNIV statuses. VALI needs a high-trust identity document checked; RECUP, an INS
+    retrieved by the INSi service; QUAL, both. Only a QUAL identity may carry its INS to
+    other systems."""
+
+    PROV = "PROV"  # provisoire
+    RECUP = "RECUP"  # récupérée (INSi, no document checked)
+    VALI = "VALI"  # validée (document checked, no INS retrieved)
+    QUAL = "QUAL"  # qualifiée
+
+
+STATUS_LABELS_FR = {
+    Status.PROV: "Identité provisoire",
+    Status.RECUP: "Identité récupérée",
+    Status.VALI: "Identité validée",
+    Status.QUAL: "Identité qualifiée",
+}
+
+# Transitions RNIV allows: an identity rises as checks are added (both at once from PROV to
+# QUAL when the document is checked at the desk while INSi answers), and falls back when a
+# check is withdrawn (document found false, INS invalidated, doubt raised). RECUP and VALI
+# never turn into one another: one check cannot be traded for the other.
+ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.PROV: frozenset({Status.RECUP, Status.VALI, Status.QUAL}),
+    Status.RECUP: frozenset({Status.PROV, Status.QUAL}),
+    Status.VALI: frozenset({Status.PROV, Status.QUAL}),
+    Status.QUAL: frozenset({Status.VALI, Status.RECUP, Status.PROV}),
+}
+
+
+class Flag(StrEnum):
+    """Identity attributes of the French extension of HL7 table 0445 (PID-32)."""
+
+    DOUT = "DOUT"  # identité douteuse
+    FICT = "FICT"  # identité fictive
+    HOMD = "HOMD"  # homonyme détecté
+    HOMA = "HOMA"  # homonyme avéré
+    COLP = "COLP"  # collision de personnes (two persons on one INS)
+    DOUB = "DOUB"  # doublon détecté
+    VIDE = "VIDE"  # identité non encore qualifiée (legacy value)
+
+
+def can_transition(current: Status, target: Status) -> bool:
+    return current == target or target in ALLOWED_TRANSITIONS[current]
+
+
+def may_share_ins(status: Status, flags: set[str]) -> bool:
+    """Only a qualified identity, with no doubt nor fiction on it, carries its INS outward."""
+    return status == Status.QUAL and not ({Flag.DOUT, Flag.FICT} & flags)

@@ -1,0 +1,84 @@
+"""Training of the Fellegi–Sunter parameters with Splink (DuckDB engine) on the territory's
+own identities: u by random sampling, m by expectation-maximisation, the prior from
+deterministic rules. The result is stored (ght.identity.scoring.store_model) and used online."""
+
+from __future__ import annotations
+
+import logging
+
+import duckdb
+
+from ght.identity.comparisons import COMPARISONS
+from ght.identity.scoring import DEFAULT_PARAMETERS
+
+log = logging.getLogger("ght.identity.training")
+
+# EM needs blocking rules that leave the trained comparisons free to vary: on the birth
+# date (trains the names, places...), then on the names (trains the birth date).
+EM_BLOCKING_RULES = (
+    "l.bd = r.bd AND l.bd <> ''",
+    "l.bn = r.bn AND l.fg = r.fg AND l.bn <> ''",
+)
+# Pairs that are almost surely the same person, to estimate the prior.
+DETERMINISTIC_RULES = (
+    "l.ins = r.ins AND l.ins <> ''",
+    "l.bn = r.bn AND l.gk = r.gk AND l.bd = r.bd AND l.bn <> ''",
+)
+
+M_FLOOR = 1e-3
+U_FLOOR = 1e-7
+
+
+def splink_settings(parameters: dict = DEFAULT_PARAMETERS) -> dict:
+    """A Splink settings dictionary with our comparisons and starting m/u."""
+    comparisons = []
+    for comparison in COMPARISONS:
+        mu = parameters["comparisons"][comparison.name]
+        levels = [{"sql_condition": comparison.null_sql, "label_for_charts": "absent", "is_null_level": True}]
+        for index, level in enumerate(comparison.levels):
+            levels.append({
+                "sql_condition": level.sql, "label_for_charts": level.label,
+                "m_probability": mu["m"][index], "u_probability": mu["u"][index],
+            })
+        comparisons.append({"output_column_name": comparison.name, "comparison_description": comparison.label,
+                            "comparison_levels": levels})
+    return {
+        "link_type": "dedupe_only",
+        "unique_id_column_name": "unique_id",
+        "probability_two_random_records_match": parameters["prior"],
+        "comparisons": comparisons,
+        "blocking_rules_to_generate_predictions": [],
+        "retain_matching_columns": False,
+        "retain_intermediate_calculation_columns": False,
+    }
+
+
+def train(con: duckdb.DuckDBPyConnection, table: str, *, seed: int = 1) -> dict:
+    """Parameters trained on `table` (one row per identity: unique_id and the feature columns)."""
+    from splink import DuckDBAPI, Linker
+
+    count = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    db_api = DuckDBAPI(connection=con)
+    linker = Linker(db_api.register(table), splink_settings(), log_level=logging.ERROR)
+    linker.training.estimate_probability_two_random_records_match(list(DETERMINISTIC_RULES), recall=0.8)
+    linker.training.estimate_u_using_random_sampling(max_pairs=min(5e6, max(1e5, count * 20)), seed=seed)
+    for rule in EM_BLOCKING_RULES:
+        linker.training.estimate_parameters_using_expectation_maximisation(rule, fix_u_probabilities=True)
+    return _parameters_of(linker.misc.save_model_to_json())
+
+
+def _parameters_of(model: dict) -> dict:
+    """Our parameter format from Splink's model JSON; a level Splink could not estimate (never
+    observed in the data) keeps its starting value."""
+    trained = {"prior": model["probability_two_random_records_match"], "comparisons": {},
+               "thresholds": dict(DEFAULT_PARAMETERS["thresholds"])}
+    by_name = {c["output_column_name"]: c for c in model["comparisons"]}
+    for comparison in COMPARISONS:
+        start = DEFAULT_PARAMETERS["comparisons"][comparison.name]
+        levels = [lvl for lvl in by_name[comparison.name]["comparison_levels"] if not lvl.get("is_null_level")]
+        # A level never seen among matches gets m = 0, which would make one error in that
+        # trait veto any link: floor the estimates so that evidence stays finite.
+        m = [max(lvl.get("m_probability") or start["m"][i], M_FLOOR) for i, lvl in enumerate(levels)]
+        u = [max(lvl.get("u_probability") or start["u"][i], U_FLOOR) for i, lvl in enumerate(levels)]
+        trained["comparisons"][comparison.name] = {"m": m, "u": u}
+    return trained

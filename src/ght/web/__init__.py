@@ -1,0 +1,1 @@
+"""Web edge: server-rendered French pages (Jinja2), static assets."""

@@ -1,0 +1,84 @@
+"""Landing page, login and logout (French UI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Form, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from ght.api.deps import SESSION_COOKIE, get_db, get_settings, optional_ui_session
+from ght.auth import sessions
+from ght.auth.models import AuthSession
+from ght.directory.accounts import authenticate
+from ght.directory.vocab import PROFESSIONS, ROLE_LABELS_FR, Role
+from ght.web import csrf
+
+templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+templates.env.globals["role_label"] = lambda code: ROLE_LABELS_FR.get(Role(code), code)
+templates.env.globals["profession_label"] = lambda code: PROFESSIONS.get(code, (code,))[0]
+
+router = APIRouter(include_in_schema=False)
+
+
+def render(request: Request, name: str, auth: AuthSession | None, status_code: int = 200, **context):
+    token = csrf.token_for(request)
+    response = templates.TemplateResponse(
+        request, name, {"auth": auth, "csrf_token": token, **context}, status_code=status_code
+    )
+    csrf.attach(response, token, get_settings(request).secure_cookies())
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def landing(request: Request, auth: AuthSession | None = Depends(optional_ui_session)):
+    return render(request, "index.html", auth)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: str = Form(""),
+    password: str = Form(""),
+    csrf_token: str = Form(""),
+    db: Session = Depends(get_db),
+):
+    if not csrf.is_valid(request, csrf_token):
+        return render(
+            request, "index.html", None, status.HTTP_403_FORBIDDEN,
+            error="Le formulaire a expiré : rechargez la page et recommencez.", username=username,
+        )
+    account = authenticate(db, username, password)
+    if account is None:
+        db.commit()
+        return render(
+            request, "index.html", None, status.HTTP_401_UNAUTHORIZED,
+            error="Identifiant ou mot de passe incorrect.", username=username,
+        )
+    settings = get_settings(request)
+    issued = sessions.issue(
+        db, account, sessions.COOKIE, settings,
+        client_address=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+    db.commit()
+    response = RedirectResponse("/", status.HTTP_303_SEE_OTHER)
+    response.set_cookie(
+        SESSION_COOKIE, issued.token, httponly=True, samesite="lax",
+        secure=settings.secure_cookies(), path="/", max_age=settings.session_max_hours * 3600,
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token: str = Form(""), db: Session = Depends(get_db)):
+    if not csrf.is_valid(request, csrf_token):
+        return RedirectResponse("/", status.HTTP_303_SEE_OTHER)
+    sessions.revoke(db, request.cookies.get(SESSION_COOKIE), get_settings(request))
+    db.commit()
+    response = RedirectResponse("/", status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

@@ -1,0 +1,65 @@
+"""Helpers shared by tests (importable: tests/ is on pytest's pythonpath)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+
+import httpx
+import uvicorn
+
+from ght.api.app import create_app
+from ght.config import Settings
+from ght.server import bind_socket
+
+PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """uvicorn serving the real application on a loopback port, in a thread."""
+
+    def __init__(self, settings: Settings, engine):
+        self.url = f"http://{settings.http_host}:{settings.http_port}"
+        sock = bind_socket(settings.http_host, settings.http_port)
+        config = uvicorn.Config(create_app(settings, engine), log_config=None, access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=15, **kwargs)
+
+
+def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
+    """Wait until a `ght` server process answers /health, or fail with its stderr."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited: {process.communicate()[1]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("the server did not become healthy")
