@@ -63,3 +63,26 @@ def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 60) -> No
             pass
         time.sleep(0.1)
     raise AssertionError("the server did not become healthy")
+
+
+def marie(finess: str, **changes):
+    """A woman's identity as a GAM sends it (compound given name, used name), for identity tests."""
+    from datetime import date
+
+    from ght.identity.service import IdentityInput
+
+    base = dict(finess=finess, ipp="100001", birth_name="Lefèvre", given_names="Marie-Hélène Anne",
+                birth_date=date(1985, 3, 14), sex="F", birth_place="49007", used_name="Martin",
+                postcode="49000", city="Angers")
+    return IdentityInput(**{**base, **changes})
+
+
+def paul(finess: str, **changes):
+    """A man born in Paris, a different person from `marie`."""
+    from datetime import date
+
+    from ght.identity.service import IdentityInput
+
+    base = dict(finess=finess, ipp="C-77", birth_name="Durand", given_names="Paul", birth_date=date(1962, 11, 2),
+                sex="M", birth_place="75056", postcode="75011", city="Paris")
+    return IdentityInput(**{**base, **changes})

@@ -64,14 +64,16 @@ class ConfigError(ValueError):
     """An environment variable has a value the service cannot use; says which and why."""
 
 
-def load_settings() -> Settings:
+def load_settings(kind: type[BaseSettings] = Settings):
+    """Settings of `kind` from the environment, or a ConfigError naming each bad variable."""
     from pydantic import ValidationError
 
+    prefix = kind.model_config.get("env_prefix", "")
     try:
-        return Settings()
+        return kind()
     except ValidationError as exc:
         problems = "; ".join(
-            f"GHT_{'_'.join(str(part) for part in error['loc']).upper()} : {error['msg']}"
+            f"{prefix}{'_'.join(str(part) for part in error['loc']).upper()} : {error['msg']}"
             for error in exc.errors()
         )
         raise ConfigError(f"configuration invalide ({problems})") from None

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from ght.db.base import utcnow
 from ght.directory.models import Establishment
 from ght.identity import ins as ins_checks
+from ght.identity import publication as _publication  # noqa: F401  (queues publications of link events in the same transaction)
 from ght.identity.models import GhtPatient, IdentityChange, LinkEvent, LocalIdentity
 from ght.identity.normalise import first_given_name, given_names_list, rniv_name, sex_code
 from ght.identity.status import Flag, Status, can_transition

@@ -1,0 +1,190 @@
+"""Benchmark of identity linkage: our batch pipeline beside a plain Splink model, same data,
+same run; and the online matcher's latency beside Splink's own pair scoring.
+
+    .venv/bin/python bench/identity_link.py --identities 10000 100000 [--seed 3]
+    .venv/bin/python bench/identity_link.py --online-base 100000 [--online 500]
+
+For each size a synthetic territory is generated (about 1.38 local identities per person);
+each linker runs in its own process so that its peak memory (max RSS) is its own. Quality is
+pairwise, against the generator's ground truth (ght.identity.evaluate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+IDENTITIES_PER_PERSON = 1.38
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _score(links: Path, truth: Path) -> dict:
+    from ght.identity.evaluate import evaluate
+
+    result = evaluate(links, truth)
+    return {"precision": result.precision, "recall": result.recall, "f1": result.f1,
+            "false_merges": len(result.false_merges), "missed_links": len(result.missed_links),
+            "review": result.review_queue, "identities": result.identities}
+
+
+def run_ght(folder: Path) -> dict:
+    from ght.db.engine import make_engine, session_factory
+    from ght.db.migrate import upgrade
+    from ght.identity.batch import link_rows
+    from ght.identity.csvio import read_identities, write_links
+
+    started = time.perf_counter()
+    engine = make_engine("sqlite://")
+    upgrade(engine)
+    path = folder / "identities.csv"
+    rows = read_identities(path)
+    marks: dict[str, float] = {}
+    with session_factory(engine)() as db:
+        patient_ids, linkage, _ = link_rows(db, path, rows, actor="bench", register_unknown=True,
+                                            progress=lambda step, done, total: marks.setdefault(step, time.perf_counter()))
+        db.commit()
+    stored = time.perf_counter()
+    links = folder / "links-ght.csv"
+    write_links(links, ((r.data.finess, r.data.ipp, p, d) for r, p, d in zip(rows, patient_ids, linkage.decisions, strict=True)))
+    # Linkage proper (read, normalise, train, score, cluster) and then the writing of the identity
+    # base (identities, history, link events, blocking keys), which plain Splink does not do.
+    return {"seconds": time.perf_counter() - started, "link_seconds": marks["regroupement"] - started,
+            "store_seconds": stored - marks["regroupement"], "peak_mb": _peak_mb(),
+            **_score(links, folder / "ground_truth.csv")}
+
+
+def run_splink(folder: Path) -> dict:
+    """Splink as its documentation sets it up for people data: its comparison library, u by
+    random sampling, m by EM, clusters at a match probability of 0.999 (our link threshold)."""
+    import csv
+    import logging
+
+    import duckdb
+    import splink.comparison_library as cl
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    started = time.perf_counter()
+    con = duckdb.connect()
+    con.execute(f"""CREATE TABLE people AS SELECT source || '|' || local_id AS unique_id, *
+                    FROM read_csv('{folder / 'identities.csv'}', all_varchar = true)""")
+    api = DuckDBAPI(connection=con)
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[
+            cl.NameComparison("birth_name"), cl.NameComparison("given_names"),
+            cl.DateOfBirthComparison("birth_date", input_is_string=True),
+            cl.ExactMatch("sex"), cl.ExactMatch("birth_place"), cl.ExactMatch("postcode"),
+            cl.ExactMatch("phone"), cl.ExactMatch("ins"),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("birth_date"), block_on("birth_name", "substr(birth_date, 1, 4)"), block_on("ins"),
+        ],
+    )
+    linker = Linker(api.register("people"), settings, log_level=logging.ERROR)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("ins"), block_on("birth_name", "given_names", "birth_date")], recall=0.8)
+    linker.training.estimate_u_using_random_sampling(max_pairs=5e6, seed=1)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("birth_date"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("birth_name", "given_names"))
+    predictions = linker.inference.predict(threshold_match_probability=0.5)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, 0.999)
+    rows = con.execute(f"SELECT unique_id, cluster_id FROM {clusters.physical_name}").fetchall()
+    review_ids = {r[0] for r in con.execute(
+        f"SELECT unique_id_l FROM {predictions.physical_name} WHERE match_probability < 0.999 "
+        f"UNION SELECT unique_id_r FROM {predictions.physical_name} WHERE match_probability < 0.999").fetchall()}
+    clustered = dict(rows)
+    links = folder / "links-splink.csv"
+    with links.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["source", "local_id", "patient_id", "decision"])
+        for uid, cluster_id in clustered.items():
+            source, local_id = uid.split("|", 1)
+            writer.writerow([source, local_id, cluster_id, "review" if uid in review_ids else "linked"])
+    return {"seconds": time.perf_counter() - started, "peak_mb": _peak_mb(), **_score(links, folder / "ground_truth.csv")}
+
+
+def _worker(kind: str, folder: Path) -> dict:
+    output = subprocess.run([sys.executable, __file__, "--worker", kind, str(folder)],
+                            capture_output=True, text=True, check=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def online(base_identities: int, probes: int, seed: int) -> None:
+    """p50/p99 of linking one new identity (candidates from the index, scoring, decision)
+    against a base loaded by the batch, each probe rolled back so the base stays the same."""
+    from ght.db.engine import make_engine, session_factory
+    from ght.db.migrate import upgrade
+    from ght.demo import GeneratorConfig, generate
+    from ght.identity.batch import link_rows
+    from ght.identity.csvio import read_identities
+    from ght.identity.service import record_identity
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        generate(GeneratorConfig(patients=round((base_identities + probes) / IDENTITIES_PER_PERSON), seed=seed, clinical=False), folder)
+        path = folder / "identities.csv"
+        rows = read_identities(path)
+        base, probe_rows = rows[:-probes], rows[-probes:]
+        engine = make_engine(f"sqlite:///{folder / 'base.db'}")
+        upgrade(engine)
+        with session_factory(engine)() as db:
+            link_rows(db, path, base, actor="bench", register_unknown=True)
+            db.commit()
+        timings = []
+        with session_factory(engine)() as db:
+            for row in probe_rows:
+                started = time.perf_counter()
+                record_identity(db, row.data, actor="bench", channel="bench")
+                db.flush()
+                timings.append((time.perf_counter() - started) * 1000)
+                db.rollback()
+        timings.sort()
+        print(f"online matching against {len(base)} identities ({probes} probes): "
+              f"p50 {statistics.median(timings):.2f} ms, p99 {timings[int(0.99 * (len(timings) - 1))]:.2f} ms, "
+              f"max {timings[-1]:.2f} ms (limit p99 20 ms: ratio {timings[int(0.99 * (len(timings) - 1))] / 20:.2f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--identities", type=int, nargs="*", default=[10000, 100000])
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--online-base", type=int)
+    parser.add_argument("--online", type=int, default=500)
+    parser.add_argument("--worker", nargs=2, metavar=("KIND", "FOLDER"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        kind, folder = args.worker
+        print(json.dumps((run_ght if kind == "ght" else run_splink)(Path(folder))))
+        return
+    if args.online_base:
+        online(args.online_base, args.online, args.seed)
+        return
+    from ght.demo import GeneratorConfig, generate
+
+    print(f"machine: {platform.machine()}, Python {platform.python_version()}")
+    print("| identities | linker | wall s | of which linkage / storing s | peak MB | precision | recall | F1 | false-merge pairs | missed links | review |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for size in args.identities:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            generate(GeneratorConfig(patients=round(size / IDENTITIES_PER_PERSON), seed=args.seed, clinical=False), folder)
+            for kind in ("ght", "splink"):
+                r = _worker(kind, folder)
+                split = f"{r['link_seconds']:.1f} / {r['store_seconds']:.1f}" if "link_seconds" in r else "—"
+                print(f"| {r['identities']} | {kind} | {r['seconds']:.1f} | {split} | {r['peak_mb']:.0f} | {r['precision']:.5f} | "
+                      f"{r['recall']:.5f} | {r['f1']:.5f} | {r['false_merges']} | {r['missed_links']} | {r['review']} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
