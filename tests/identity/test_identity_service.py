@@ -120,7 +120,7 @@ def test_unknown_establishment_and_status_are_rejected_with_the_field(db, establ
         record_identity(db, person(finess="999999999"), actor="t", channel="api")
     assert refused.value.field == "finess"
     with pytest.raises(IdentityRejected) as refused:
-        record_identity(db, person(status="XXX"), actor="t", channel="api")
+        record_identity(db, person(status="ZZZ"), actor="t", channel="api")
     assert refused.value.field == "status"
 
 

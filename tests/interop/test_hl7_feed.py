@@ -143,7 +143,7 @@ def test_a_latin1_sender_gets_a_latin1_ack(engine, db):
     [
         ({"ins": None}, "PID^1^3", "102"),  # QUAL without an INS
         ({"ins": INS_MARIE[:-2] + "00"}, "PID^1^3^2^1", "102"),  # wrong NIR key
-        ({"status": "VALI~XXXX"}, "PID^1^32", "103"),  # not a table 0445 attribute
+        ({"status": "VALI~ZZZZ"}, "PID^1^32", "103"),  # not a table 0445 attribute
     ],
 )
 def test_identity_server_refusals_point_at_the_hl7_field(engine, db, changes, erl, code):

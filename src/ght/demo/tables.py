@@ -61,6 +61,43 @@ class Tables:
     streets: tuple[str, ...]
 
 
+# The 261 commonest French surnames are borne by about 3 % of the population (their counts
+# in surnames.tsv over 67 million); the other 97 % share over a million rarer names. Without
+# that tail, one person in ten would be a MARTIN: homonyms everywhere and blocking keys of
+# thousands. The listed names keep their national weight, and a synthetic tail of surname-like
+# names (a stem of a listed name + a French ending) takes the rest, with a mild Zipf slope.
+TOP_SURNAMES_SHARE = 0.05  # a little above the national 3 %: a territory is less mixed
+_ENDINGS = (
+    "AUD", "AULT", "AUX", "EAU", "ET", "ETTE", "IN", "INE", "OT", "OTTE", "IER", "IÈRE", "ON",
+    "ARD", "EL", "ELLE", "OUX", "ERT", "AIS", "ANT", "ENS", "AC", "AT", "OIS", "OU", "Y", "IE",
+    "ÉE", "É", "ÈS", "ERON", "ILLON", "OUARD", "AGNE", "ESSE", "IGNY", "ELIN", "ASSE", "ERET", "ONNET",
+)
+
+
+def _surnames_with_tail(top: list[tuple[str, float]]) -> Weighted[str]:
+    listed = {name for name, _ in top}
+    stems = sorted({name[:k] for name, _ in top if name.isalpha() for k in (3, 4, 5, 6) if len(name) > k + 1})
+    tail = sorted({stem + ending for stem in stems for ending in _ENDINGS} - listed)
+    top_total = sum(weight for _, weight in top)
+    tail_total = top_total * (1 - TOP_SURNAMES_SHARE) / TOP_SURNAMES_SHARE
+    # Deterministic but shuffled ranks (sorted order would favour the alphabet's start).
+    ranks = sorted(range(len(tail)), key=lambda i: hash_rank(tail[i]))
+    shape = [1.0 / (rank + 2000) for rank in range(len(tail))]
+    scale = tail_total / sum(shape)
+    weights = [0.0] * len(tail)
+    for rank, index in enumerate(ranks):
+        weights[index] = shape[rank] * scale
+    return Weighted([n for n, _ in top] + tail, [w for _, w in top] + weights)
+
+
+def hash_rank(name: str) -> int:
+    """A stable pseudo-random rank for a name (Python's str hash is salted per process)."""
+    value = 0
+    for char in name:
+        value = (value * 1_000_003 + ord(char)) % 2_147_483_647
+    return value
+
+
 def _rows(name: str) -> list[list[str]]:
     text = resources.files("ght.demo").joinpath("data", name).read_text(encoding="utf-8")
     lines = text.splitlines()
@@ -91,7 +128,7 @@ def tables() -> Tables:
         birth_france=Weighted([(r[0], r[1]) for r in france], [float(r[2]) for r in france]),
         birth_abroad=Weighted([(r[0], r[1]) for r in abroad], [float(r[2]) for r in abroad]),
         country_iso3={r[0]: r[3] for r in abroad},
-        surnames=Weighted([r[0] for r in surnames], [float(r[1]) for r in surnames]),
+        surnames=_surnames_with_tail([(r[0], float(r[1])) for r in surnames]),
         given={key: Weighted(names, weights) for key, (names, weights) in given.items()},
         cohorts=tuple(sorted({cohort for cohort, _ in given})),
         streets=tuple(line for line in streets_text.splitlines() if line),

@@ -89,8 +89,11 @@ def blocking_keys(f: Features) -> list[str]:
             keys.append(f"N:{f.bnp}:{year}")
     if f.un and year and f.un != f.bn:
         keys.append(f"N:{f.un}:{year}")
-    if f.fg and f.bnp:
-        keys.append(f"G:{f.fg}:{f.bnp[:3]}:{f.sx}")
+    if f.fg and f.bnp and year:
+        # Names keyed with a typo and a wrong day or month: first given name, start of the
+        # birth name and birth year. The year keeps the block small (a few identities) even
+        # for the commonest given names.
+        keys.append(f"G:{f.fg}:{f.bnp[:3]}:{year}")
     if f.ins:
         keys.append(f"I:{f.ins}")
     if f.ph:

@@ -36,15 +36,24 @@ ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
 
 
 class Flag(StrEnum):
-    """Identity attributes of the French extension of HL7 table 0445 (PID-32)."""
+    """Identity attributes of the French extension of HL7 table 0445 (PID-32), as listed by
+    the FR Core code system fr-core-cs-v2-0445 (codes other than the four statuses)."""
 
+    VIDE = "VIDE"  # identité non encore qualifiée (legacy value)
+    DOUB = "DOUB"  # doublon
+    DPOT = "DPOT"  # doublon potentiel
+    DOUA = "DOUA"  # doublon avéré
+    COLP = "COLP"  # collision potentielle (two persons on one record or one INS)
+    COLV = "COLV"  # collision avérée
+    DESA = "DESA"  # identité désactivée
+    FILI = "FILI"  # filiation (a newborn's identity tied to the mother's)
+    CACH = "CACH"  # identité cachée (confidential stay)
+    ANOM = "ANOM"  # anonyme (legal anonymity, e.g. accouchement sous X)
+    IDVER = "IDVER"  # identité vérifiée
     DOUT = "DOUT"  # identité douteuse
     FICT = "FICT"  # identité fictive
     HOMD = "HOMD"  # homonyme détecté
     HOMA = "HOMA"  # homonyme avéré
-    COLP = "COLP"  # collision de personnes (two persons on one INS)
-    DOUB = "DOUB"  # doublon détecté
-    VIDE = "VIDE"  # identité non encore qualifiée (legacy value)
 
 
 def can_transition(current: Status, target: Status) -> bool:
