@@ -12,10 +12,11 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ght.db.base import utcnow
+from ght.db.bulk import bulk_insert
 from ght.directory.models import Establishment
 from ght.identity.comparisons import COMPARISONS, VETO_LEVELS
 from ght.identity.csvio import CsvProblem, Row
@@ -222,12 +223,8 @@ def persist(db: Session, prepared: Prepared, linkage: Linkage, *, actor: str, re
     return [patient_ids[c] for c in linkage.cluster]
 
 
-def _bulk(db: Session, model, rows: list[dict], chunk: int = 20000) -> None:
-    # Core insert on the Table, not the mapped class: the ORM's bulk path processes every row
-    # through the mapper, several times slower for hundreds of thousands of rows.
-    connection = db.connection()
-    for start in range(0, len(rows), chunk):
-        connection.execute(insert(model.__table__), rows[start:start + chunk])
+def _bulk(db: Session, model, rows: list[dict]) -> None:
+    bulk_insert(db.connection(), model.__table__, rows)
 
 
 def link_rows(db: Session, path: Path, rows: list[Row], *, actor: str, register_unknown: bool,
