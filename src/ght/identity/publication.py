@@ -258,3 +258,28 @@ def _patient_view(db: Session, ght_id: str, fallback_ids: Sequence[int], *, acti
 
 
 register_publication_hooks()
+
+
+def add_subscriber(db: Session, finess: str, name: str, kind: str, endpoint: str) -> Subscriber:
+    """Register a system of an establishment to notify; checked before anything is stored."""
+    from urllib.parse import urlsplit
+
+    from ght.identity.service import IdentityRejected, establishment_by_finess
+
+    establishment = establishment_by_finess(db, finess)
+    if kind == "mllp":
+        host, _, port = endpoint.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise IdentityRejected("endpoint", f"adresse MLLP attendue sous la forme hôte:port, reçu « {endpoint} »")
+    elif kind == "fhir":
+        url = urlsplit(endpoint)
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise IdentityRejected("endpoint", f"URL http(s) attendue pour un abonné FHIR, reçu « {endpoint} »")
+    else:
+        raise IdentityRejected("kind", f"type d'abonné inconnu « {kind} » (mllp ou fhir)")
+    if not name.strip():
+        raise IdentityRejected("name", "nom de l'abonné absent")
+    subscriber = Subscriber(establishment_id=establishment.id, name=name.strip(), kind=kind, endpoint=endpoint)
+    db.add(subscriber)
+    db.flush()
+    return subscriber

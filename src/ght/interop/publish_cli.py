@@ -18,6 +18,7 @@ from ght import logs
 from ght.config import ConfigError, load_settings
 from ght.db.engine import DatabaseUnavailable, check_connection, make_engine, session_factory
 from ght.db.migrate import upgrade
+from ght.identity.service import IdentityRejected
 
 app = typer.Typer(
     help="Publication des rattachements, détachements et fusions d'identités aux systèmes des "
@@ -83,10 +84,54 @@ def once(
                "restée(s) sans réponse")
 
 
+@app.command()
+def subscribe(
+    finess: Annotated[str, typer.Argument(help="FINESS juridique de l'établissement")],
+    name: Annotated[str, typer.Option(help="Nom du système (ex. « GAM du CH de Cholet »)")],
+    kind: Annotated[str, typer.Option(help="mllp (HL7 v2.5) ou fhir (hook REST)")],
+    endpoint: Annotated[str, typer.Option(help="hôte:port pour mllp, URL pour fhir")],
+) -> None:
+    """Abonne un système d'un établissement aux rattachements, détachements et fusions."""
+    from ght.identity.publication import add_subscriber
+
+    engine = _engine()
+    try:
+        with session_factory(engine)() as db:
+            subscriber = add_subscriber(db, finess, name, kind, endpoint)
+            db.commit()
+            typer.echo(f"Abonné n° {subscriber.id} « {subscriber.name} » ({kind} {endpoint}) : "
+                       "il recevra les changements à venir.")
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def subscribers() -> None:
+    """Liste les abonnés, leur état et leurs publications en attente."""
+    from ght.directory.models import Establishment
+    from ght.identity.models import Publication, Subscriber
+    from ght.identity.publication import PENDING
+
+    engine = _engine()
+    try:
+        with session_factory(engine)() as db:
+            pending = dict(db.execute(select(Publication.subscriber_id, func.count())
+                                      .where(Publication.status == PENDING).group_by(Publication.subscriber_id)).all())
+            rows = db.execute(select(Subscriber, Establishment.finess_ej)
+                              .join(Establishment, Establishment.id == Subscriber.establishment_id)
+                              .order_by(Subscriber.id)).all()
+            for subscriber, finess in rows:
+                state = "actif" if subscriber.active else "inactif"
+                typer.echo(f"{subscriber.id}\t{finess}\t{subscriber.name}\t{subscriber.kind}\t{subscriber.endpoint}"
+                           f"\t{state}\t{pending.get(subscriber.id, 0)} en attente")
+    finally:
+        engine.dispose()
+
+
 def main() -> None:
     try:
         app()
-    except (ConfigError, DatabaseUnavailable) as exc:
+    except (ConfigError, DatabaseUnavailable, IdentityRejected) as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         sys.exit(2)
 
