@@ -86,3 +86,14 @@ def paul(finess: str, **changes):
     base = dict(finess=finess, ipp="C-77", birth_name="Durand", given_names="Paul", birth_date=date(1962, 11, 2),
                 sex="M", birth_place="75056", postcode="75011", city="Paris")
     return IdentityInput(**{**base, **changes})
+
+
+def add_establishments(db, chu: str, ch: str):
+    """A support CHU and a partner CH in the directory, committed; returns both."""
+    from ght.directory.models import Establishment
+
+    rows = (Establishment(finess_ej=chu, name="CHU (fictif)", short_name="CHU", role="support"),
+            Establishment(finess_ej=ch, name="CH (fictif)", short_name="CH", role="partie"))
+    db.add_all(rows)
+    db.commit()
+    return rows

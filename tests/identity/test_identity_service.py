@@ -6,13 +6,13 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from ght.directory.models import Establishment
 from ght.identity.ins import INS_NIR_DEMO_OID, nir_with_key
 from ght.identity.models import GhtPatient, IdentityChange, LinkEvent, LocalIdentity, ReviewItem
 from ght.identity.patient_ids import is_valid_patient_id
 from ght.identity.service import (
     IdentityInput, IdentityRejected, change_ipp, merge_local_identities, record_identity, unmerge,
 )
+from support import add_establishments
 
 CHU, CH = "490000031", "490000049"
 NIR = nir_with_key("2850349007123")  # woman born March 1985 in Maine-et-Loire
@@ -21,11 +21,7 @@ TWIN_NIR = nir_with_key("2850349007124")  # next birth order, same commune and m
 
 @pytest.fixture
 def establishments(db):
-    db.add_all([
-        Establishment(finess_ej=CHU, name="CHU", short_name="CHU", role="support"),
-        Establishment(finess_ej=CH, name="CH", short_name="CH", role="partie"),
-    ])
-    db.commit()
+    add_establishments(db, CHU, CH)
 
 
 def person(**changes) -> IdentityInput:

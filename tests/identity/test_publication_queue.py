@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from ght.db.base import utcnow
 from ght.directory.identifiers import finess_with_key
-from ght.directory.models import Establishment
 from ght.identity import publication
 from ght.identity.ins import INS_NIR_DEMO_OID, nir_with_key
 from ght.identity.models import LinkEvent, Publication, Subscriber
@@ -24,10 +23,7 @@ NIR = nir_with_key("2850349007123")
 
 @pytest.fixture
 def subscribers(db):
-    chu = Establishment(finess_ej=CHU, name="CHU (fictif)", short_name="CHU", role="support")
-    ch = Establishment(finess_ej=CH, name="CH (fictif)", short_name="CH", role="partie")
-    db.add_all([chu, ch])
-    db.flush()
+    chu, ch = support.add_establishments(db, CHU, CH)
     subs = [
         Subscriber(establishment_id=chu.id, name="GAM CHU", kind="mllp", endpoint="127.0.0.1:2575"),
         Subscriber(establishment_id=ch.id, name="DPI CH", kind="fhir", endpoint="http://127.0.0.1:9/hook"),

@@ -18,7 +18,6 @@ from sqlalchemy import select, text
 from ght.db.base import utcnow
 from ght.db.engine import session_factory
 from ght.directory.identifiers import finess_with_key
-from ght.directory.models import Establishment
 from ght.identity.ins import INS_NIR_DEMO_OID, nir_with_key
 from ght.identity.models import Publication, Subscriber
 from ght.identity.publication import lock_subscriber
@@ -129,11 +128,7 @@ class HookReceiver:
 
 @pytest.fixture
 def establishments(db):
-    chu = Establishment(finess_ej=CHU, name="CHU (fictif)", short_name="CHU", role="support")
-    ch = Establishment(finess_ej=CH, name="CH (fictif)", short_name="CH", role="partie")
-    db.add_all([chu, ch])
-    db.commit()
-    return chu, ch
+    return support.add_establishments(db, CHU, CH)
 
 
 @pytest.fixture

@@ -52,7 +52,6 @@ def issue_token(
 ):
     account = authenticate(db, form.username, form.password)
     if account is None:
-        db.commit()  # nothing to keep, but keeps the session state clean
         return JSONResponse(
             {"error": "invalid_grant", "error_description": "identifiant ou mot de passe incorrect"},
             status_code=400,

@@ -16,16 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ght import logs
-from ght.auth.passwords import WeakPassword
-from ght.config import ConfigError, Settings, load_settings
-from ght.db.engine import DatabaseUnavailable, check_connection, make_engine, session_factory
+from ght.config import Settings, load_settings
+from ght.db.engine import check_connection, make_engine, session_factory
 from ght.db.migrate import current_revision, head_revision, upgrade
 from ght.directory.accounts import AccountError, create_account, parse_roles
-from ght.directory.models import Account, Establishment, Professional
+from ght.directory.models import Account, Establishment
 from ght.directory.vocab import PROFESSIONS, ROLE_LABELS_FR, Role
-from ght.errors import StartupError
-from ght.identity.csvio import CsvProblem
-from ght.identity.service import IdentityRejected
+from ght.errors import run_command
 
 app = typer.Typer(
     help="ght : système d'information convergent du groupement hospitalier de territoire.",
@@ -56,19 +53,10 @@ _register_domain_commands()
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # one error, one line: greppable in logs
 
-# Failures an operator can act on: printed as one French sentence, exit status 2.
-USER_ERRORS = (
-    ConfigError, DatabaseUnavailable, StartupError, AccountError, WeakPassword, LookupError,
-    CsvProblem, IdentityRejected,
-)
 
 
 def main() -> None:
-    try:
-        app()
-    except USER_ERRORS as exc:
-        err.print(f"[bold red]Erreur :[/] {exc}")
-        sys.exit(2)
+    run_command(app)
 
 
 def _settings() -> Settings:

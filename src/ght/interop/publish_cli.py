@@ -7,7 +7,6 @@ its own as `python -m ght.interop.publish_cli run`.
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from typing import Annotated
 
@@ -15,10 +14,10 @@ import typer
 from sqlalchemy import func, select
 
 from ght import logs
-from ght.config import ConfigError, load_settings
-from ght.db.engine import DatabaseUnavailable, check_connection, make_engine, session_factory
+from ght.config import load_settings
+from ght.db.engine import check_connection, make_engine, session_factory
 from ght.db.migrate import upgrade
-from ght.identity.service import IdentityRejected
+from ght.errors import run_command
 
 app = typer.Typer(
     help="Publication des rattachements, détachements et fusions d'identités aux systèmes des "
@@ -129,11 +128,7 @@ def subscribers() -> None:
 
 
 def main() -> None:
-    try:
-        app()
-    except (ConfigError, DatabaseUnavailable, IdentityRejected) as exc:
-        print(f"Erreur : {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_command(app)
 
 
 if __name__ == "__main__":

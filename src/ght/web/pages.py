@@ -53,7 +53,6 @@ def login(
         )
     account = authenticate(db, username, password)
     if account is None:
-        db.commit()
         return render(
             request, "index.html", None, status.HTTP_401_UNAUTHORIZED,
             error="Identifiant ou mot de passe incorrect.", username=username,

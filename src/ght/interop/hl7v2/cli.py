@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ght import logs
-from ght.config import ConfigError, Settings, load_settings
-from ght.db.engine import DatabaseUnavailable
-from ght.errors import StartupError
+from ght.config import Settings, load_settings
+from ght.errors import StartupError, run_command
 
 app = typer.Typer(
     help="Flux HL7 v2 sur MLLP (IHE PAM, extension française) : serveur d'identité.",
@@ -106,11 +104,7 @@ def send(
 
 
 def main() -> None:
-    try:
-        app()
-    except (ConfigError, DatabaseUnavailable, StartupError) as exc:
-        print(f"Erreur : {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_command(app)
 
 
 if __name__ == "__main__":
