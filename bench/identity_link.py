@@ -2,7 +2,7 @@
 same run; and the online matcher's latency beside Splink's own pair scoring.
 
     .venv/bin/python bench/identity_link.py --identities 10000 100000 [--seed 3]
-    .venv/bin/python bench/identity_link.py --online-base 100000 [--online 500]
+    .venv/bin/python bench/identity_link.py --online-base 100000 [--online 500] [--online-db base.db]
 
 For each size a synthetic territory is generated (about 1.38 local identities per person);
 each linker runs in its own process so that its peak memory (max RSS) is its own. Quality is
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -27,6 +28,13 @@ IDENTITIES_PER_PERSON = 1.38
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process, all threads (DuckDB uses both cores): on a machine shared with
+    other work, wall time grows with the load, this much less."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _score(links: Path, truth: Path) -> dict:
@@ -60,7 +68,7 @@ def run_ght(folder: Path) -> dict:
     # Linkage proper (read, normalise, train, score, cluster) and then the writing of the identity
     # base (identities, history, link events, blocking keys), which plain Splink does not do.
     return {"seconds": time.perf_counter() - started, "link_seconds": marks["regroupement"] - started,
-            "store_seconds": stored - marks["regroupement"], "peak_mb": _peak_mb(),
+            "store_seconds": stored - marks["regroupement"], "peak_mb": _peak_mb(), "cpu_seconds": _cpu_seconds(),
             **_score(links, folder / "ground_truth.csv")}
 
 
@@ -111,7 +119,8 @@ def run_splink(folder: Path) -> dict:
         for uid, cluster_id in clustered.items():
             source, local_id = uid.split("|", 1)
             writer.writerow([source, local_id, cluster_id, "review" if uid in review_ids else "linked"])
-    return {"seconds": time.perf_counter() - started, "peak_mb": _peak_mb(), **_score(links, folder / "ground_truth.csv")}
+    return {"seconds": time.perf_counter() - started, "peak_mb": _peak_mb(), "cpu_seconds": _cpu_seconds(),
+            **_score(links, folder / "ground_truth.csv")}
 
 
 def _worker(kind: str, folder: Path) -> dict:
@@ -120,14 +129,49 @@ def _worker(kind: str, folder: Path) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
-def online(base_identities: int, probes: int, seed: int) -> None:
-    """p50/p99 of linking one new identity (candidates from the index, scoring, decision)
-    against a base loaded by the batch, each probe rolled back so the base stays the same."""
+def _percentiles(timings: list[float]) -> tuple[float, float, float]:
+    timings = sorted(timings)
+    return statistics.median(timings), timings[int(0.99 * (len(timings) - 1))], timings[-1]
+
+
+def _splink_scorer(parameters: dict):
+    """Splink 5 with our trained model (same comparisons, same m/u): `score_pairs` scores
+    the cartesian product of two lists of records, here one probe and its candidates."""
+    import logging
+
+    import duckdb
+    from splink import DuckDBAPI, Linker
+
+    from ght.identity.features import FEATURE_COLUMNS
+    from ght.identity.training import splink_settings
+
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE features (unique_id BIGINT, {', '.join(f'{c} VARCHAR' for c in FEATURE_COLUMNS)})")
+    linker = Linker(DuckDBAPI(connection=con).register("features"), splink_settings(parameters), log_level=logging.ERROR)
+
+    def score(probe: dict, candidates: list[dict]) -> list[float]:
+        scored = linker.inference.score_pairs([probe], candidates)
+        return [row[0] for row in con.execute(f"SELECT match_weight FROM {scored.physical_name}").fetchall()]
+
+    return score
+
+
+def online(base_identities: int, probes: int, seed: int, database: Path | None = None) -> None:
+    """p50/p99 of linking one new identity (candidates from the index, scoring, decision,
+    writes) against a base loaded by the batch, each probe rolled back so the base stays the
+    same; beside it, Splink's own scoring (`score_pairs`) of the same candidates with the same
+    model, and our scoring alone of those candidates."""
+    from sqlalchemy import func, select
+
     from ght.db.engine import make_engine, session_factory
     from ght.db.migrate import upgrade
     from ght.demo import GeneratorConfig, generate
     from ght.identity.batch import link_rows
     from ght.identity.csvio import read_identities
+    from ght.identity.features import FEATURE_COLUMNS
+    from ght.identity.linkage import candidate_rows, identity_features
+    from ght.identity.models import LocalIdentity
+    from ght.identity.scoring import active_model
     from ght.identity.service import record_identity
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,23 +180,54 @@ def online(base_identities: int, probes: int, seed: int) -> None:
         path = folder / "identities.csv"
         rows = read_identities(path)
         base, probe_rows = rows[:-probes], rows[-probes:]
-        engine = make_engine(f"sqlite:///{folder / 'base.db'}")
+        engine = make_engine(f"sqlite:///{database or folder / 'base.db'}")
         upgrade(engine)
         with session_factory(engine)() as db:
-            link_rows(db, path, base, actor="bench", register_unknown=True)
-            db.commit()
-        timings = []
+            stored = db.scalar(select(func.count()).select_from(LocalIdentity))
+            if stored == 0:
+                link_rows(db, path, base, actor="bench", register_unknown=True)
+                db.commit()
+            elif stored != len(base):
+                raise SystemExit(f"{database} holds {stored} identities, not the {len(base)} of this base")
+        timings, cpu_timings, ours, splink, counts, disagree = [], [], [], [], [], 0
+        load = os.getloadavg()[0]
         with session_factory(engine)() as db:
+            model = active_model(db)
+            splink_score = _splink_scorer(model.parameters)
             for row in probe_rows:
-                started = time.perf_counter()
-                record_identity(db, row.data, actor="bench", channel="bench")
+                started, cpu = time.perf_counter(), time.process_time()
+                result = record_identity(db, row.data, actor="bench", channel="bench")
                 db.flush()
                 timings.append((time.perf_counter() - started) * 1000)
+                cpu_timings.append((time.process_time() - cpu) * 1000)
+                # The candidates the matcher compared the probe with (itself now excluded).
+                f = identity_features(db.get(LocalIdentity, result.identity_id))
+                found = [c for c in candidate_rows(db, f) if c.id != result.identity_id]
                 db.rollback()
-        timings.sort()
-        print(f"online matching against {len(base)} identities ({probes} probes): "
-              f"p50 {statistics.median(timings):.2f} ms, p99 {timings[int(0.99 * (len(timings) - 1))]:.2f} ms, "
-              f"max {timings[-1]:.2f} ms (limit p99 20 ms: ratio {timings[int(0.99 * (len(timings) - 1))] / 20:.2f})")
+                counts.append(len(found))
+                if not found:
+                    continue
+                started = time.perf_counter()
+                weights = [model.score(f, c.features).weight for c in found]
+                ours.append((time.perf_counter() - started) * 1000)
+                probe = {"unique_id": 0, **{n: getattr(f, n) for n in FEATURE_COLUMNS}}
+                records = [{"unique_id": c.id, **{n: getattr(c.features, n) for n in FEATURE_COLUMNS}} for c in found]
+                started = time.perf_counter()
+                theirs = splink_score(probe, records)
+                splink.append((time.perf_counter() - started) * 1000)
+                disagree += max(abs(a - b) for a, b in zip(sorted(weights), sorted(theirs), strict=True)) > 1e-6
+        p50, p99, top = _percentiles(timings)
+        print(f"online matching against {len(base)} identities ({probes} probes, candidates per probe: "
+              f"median {statistics.median(counts):.0f}, max {max(counts)}): "
+              f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {top:.2f} ms (limit p99 20 ms: ratio {p99 / 20:.2f})")
+        p50, p99, top = _percentiles(cpu_timings)
+        print(f"  CPU time of the same probes: p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {top:.2f} ms "
+              f"(load average {load:.2f} at start, {os.getloadavg()[0]:.2f} at end)")
+        for name, values in (("ght scoring only", ours), ("Splink score_pairs", splink)):
+            p50, p99, top = _percentiles(values)
+            print(f"  {name} of the same candidates ({len(values)} probes with candidates): "
+                  f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {top:.2f} ms")
+        print(f"  probes where Splink's match weights differ from ght's: {disagree}")
 
 
 def main() -> None:
@@ -161,6 +236,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--online-base", type=int)
     parser.add_argument("--online", type=int, default=500)
+    parser.add_argument("--online-db", type=Path, help="SQLite file of the online base: built if empty, reused after")
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -168,13 +244,14 @@ def main() -> None:
         print(json.dumps((run_ght if kind == "ght" else run_splink)(Path(folder))))
         return
     if args.online_base:
-        online(args.online_base, args.online, args.seed)
+        online(args.online_base, args.online, args.seed, args.online_db)
         return
     from ght.demo import GeneratorConfig, generate
 
     print(f"machine: {platform.machine()}, Python {platform.python_version()}")
-    print("| identities | linker | wall s | of which linkage / storing s | peak MB | precision | recall | F1 | false-merge pairs | missed links | review |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print("| identities | linker | wall s | of which linkage / storing s | CPU s | peak MB | precision | recall | F1 | false-merge pairs | missed links | review |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for size in args.identities:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
@@ -182,8 +259,9 @@ def main() -> None:
             for kind in ("ght", "splink"):
                 r = _worker(kind, folder)
                 split = f"{r['link_seconds']:.1f} / {r['store_seconds']:.1f}" if "link_seconds" in r else "—"
-                print(f"| {r['identities']} | {kind} | {r['seconds']:.1f} | {split} | {r['peak_mb']:.0f} | {r['precision']:.5f} | "
-                      f"{r['recall']:.5f} | {r['f1']:.5f} | {r['false_merges']} | {r['missed_links']} | {r['review']} |", flush=True)
+                print(f"| {r['identities']} | {kind} | {r['seconds']:.1f} | {split} | {r['cpu_seconds']:.0f} | {r['peak_mb']:.0f} | {r['precision']:.5f} | "
+                      f"{r['recall']:.5f} | {r['f1']:.5f} | {r['false_merges']} | {r['missed_links']} | {r['review']} |"
+                      f" (load {os.getloadavg()[0]:.2f})", flush=True)
 
 
 if __name__ == "__main__":

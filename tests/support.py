@@ -97,3 +97,13 @@ def add_establishments(db, chu: str, ch: str):
     db.add_all(rows)
     db.commit()
     return rows
+
+
+def run_ght(*args, cwd=None, timeout=600, **env):
+    """`ght <args>` in a child process, as an operator runs it (plain-text logs)."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "ght", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd, env={**os.environ, "GHT_LOG_JSON": "false", **env})

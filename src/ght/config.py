@@ -4,10 +4,12 @@ docs/configuration.md lists each variable with its default."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 VAR_DIR = Path("var")
@@ -41,6 +43,25 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # Engine of Splink's training in `ght identity link`: DuckDB in this process, or Spark
+    # when one machine is not enough (needs the `spark` extra and Java 17+).
+    linkage_engine: Literal["duckdb", "spark"] = "duckdb"
+    spark_master: str = "local[2]"  # local[N], spark://host:7077, yarn or k8s://https://host:port
+    spark_shuffle_partitions: int = Field(default=8, ge=1)  # Spark's 200 suit a cluster, not local[2]
+
+    @field_validator("linkage_engine", mode="before")
+    @classmethod
+    def _engine_name(cls, value):
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("spark_master")
+    @classmethod
+    def _spark_master(cls, value: str) -> str:
+        # Checked here so that a typo stops the command at once, not inside the JVM's start.
+        if not _SPARK_MASTER.fullmatch(value.strip()):
+            raise ValueError("attendu local[N], local[*], spark://hôte:port, yarn ou k8s://https://hôte:port")
+        return value.strip()
+
     def resolved_secret_key(self) -> str:
         if not self.secret_key:
             path = self.var_dir / "secret_key"
@@ -58,6 +79,9 @@ class Settings(BaseSettings):
         if self.cookie_secure.lower() in {"0", "false", "no"}:
             return False
         return self.http_host not in {"127.0.0.1", "localhost", "::1"}
+
+
+_SPARK_MASTER = re.compile(r"local(\[(\d+|\*)(,\d+)?\])?|spark://[^\s/]+(:\d+)?(,[^\s/]+(:\d+)?)*|yarn|k8s://\S+")
 
 
 class ConfigError(ValueError):

@@ -2,9 +2,6 @@
 the input file (line and column of every fault, nothing linked when the file is wrong)."""
 
 import csv
-import os
-import subprocess
-import sys
 
 import duckdb
 import pytest
@@ -14,13 +11,7 @@ from ght.identity.batch import gamma_sql, load_features, prepare
 from ght.identity.comparisons import COMPARISONS
 from ght.identity.csvio import INPUT_COLUMNS, read_identities
 from ght.identity.evaluate import evaluate
-
-GHT = [sys.executable, "-m", "ght"]
-
-
-def ght(*args, **env):
-    return subprocess.run([*GHT, *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "GHT_LOG_JSON": "false", **env})
+from support import run_ght
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +23,7 @@ def territory(tmp_path_factory):
 
 def test_link_and_evaluate_a_generated_territory(territory, tmp_path):
     links = tmp_path / "links.csv"
-    linked = ght("identity", "link", str(territory / "identities.csv"), "--out", str(links))
+    linked = run_ght("identity", "link", str(territory / "identities.csv"), "--out", str(links))
     assert linked.returncode == 0, linked.stderr
     with links.open() as handle:
         rows = list(csv.DictReader(handle))
@@ -46,7 +37,7 @@ def test_link_and_evaluate_a_generated_territory(territory, tmp_path):
     assert result.recall >= 0.98, result.missed_links[:5]
     assert result.review_queue <= 0.02 * result.identities
 
-    report = ght("identity", "evaluate", "--links", str(links), "--truth", str(territory / "ground_truth.csv"))
+    report = run_ght("identity", "evaluate", "--links", str(links), "--truth", str(territory / "ground_truth.csv"))
     assert report.returncode == 0, report.stderr
     assert f"F1 : {result.f1:.5f}" in report.stdout
     assert f"Fausses fusions : {len(result.false_merges)}" in report.stdout
@@ -61,7 +52,7 @@ def test_link_into_a_given_database_needs_its_directory_and_loads_once(territory
     from ght.identity.models import LocalIdentity
 
     database = f"sqlite:///{tmp_path}/ids.db"
-    refused = ght("identity", "link", str(territory / "identities.csv"), "--out", str(tmp_path / "a.csv"), "--database", database)
+    refused = run_ght("identity", "link", str(territory / "identities.csv"), "--out", str(tmp_path / "a.csv"), "--database", database)
     assert refused.returncode == 2 and "établissement(s) inconnu(s) du GHT" in refused.stderr
 
     engine = make_engine(database)
@@ -71,11 +62,11 @@ def test_link_into_a_given_database_needs_its_directory_and_loads_once(territory
     with session_factory(engine)() as db:
         db.add_all(Establishment(finess_ej=f, name=f, short_name=f, role="partie") for f in sources)
         db.commit()
-    linked = ght("identity", "link", str(territory / "identities.csv"), "--out", str(tmp_path / "a.csv"), "--database", database)
+    linked = run_ght("identity", "link", str(territory / "identities.csv"), "--out", str(tmp_path / "a.csv"), "--database", database)
     assert linked.returncode == 0, linked.stderr
     with session_factory(engine)() as db:
         assert db.scalar(select(func.count()).select_from(LocalIdentity)) == len(read_identities(territory / "identities.csv"))
-    again = ght("identity", "link", str(territory / "identities.csv"), "--out", str(tmp_path / "b.csv"), "--database", database)
+    again = run_ght("identity", "link", str(territory / "identities.csv"), "--out", str(tmp_path / "b.csv"), "--database", database)
     assert again.returncode == 2 and "la base contient déjà des identités" in again.stderr
     engine.dispose()
 
@@ -94,7 +85,7 @@ def test_file_errors_name_line_and_column_and_nothing_is_written(tmp_path):
         ",4,DURAND,,PAUL,1970-01-01,M,49007,,,,,",
     ])
     out = tmp_path / "out.csv"
-    result = ght("identity", "link", str(source), "--out", str(out))
+    result = run_ght("identity", "link", str(source), "--out", str(out))
     assert result.returncode == 2
     for expected in (
         "ligne 2, colonne birth_date : date invalide « 1980-02-30 »",
@@ -110,10 +101,10 @@ def test_file_errors_name_line_and_column_and_nothing_is_written(tmp_path):
 def test_wrong_header_and_bad_birth_place(tmp_path):
     source = tmp_path / "in.csv"
     source.write_text("source,local_id,nom\n1,2,3\n", encoding="utf-8")
-    result = ght("identity", "link", str(source), "--out", str(tmp_path / "o.csv"))
+    result = run_ght("identity", "link", str(source), "--out", str(tmp_path / "o.csv"))
     assert result.returncode == 2 and "ligne 1 : en-tête attendu" in result.stderr
     _write(source, ["490000031,1,DUPONT,,JEAN,1980-02-03,M,ANGERS,,,,,"])
-    result = ght("identity", "link", str(source), "--out", str(tmp_path / "o.csv"))
+    result = run_ght("identity", "link", str(source), "--out", str(tmp_path / "o.csv"))
     assert result.returncode == 2
     assert "ligne 2, colonne birth_place : code INSEE du lieu de naissance invalide « ANGERS »" in result.stderr
 

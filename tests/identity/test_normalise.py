@@ -57,3 +57,20 @@ def test_phone_key(raw, key):
 
 def test_sex_codes():
     assert [sex_code(v) for v in ("M", "h", "F", "2", "1", "U", "", None, "X")] == ["M", "M", "F", "F", "M", "U", "U", "U", "U"]
+
+
+def test_the_ascii_shortcut_spells_names_as_the_full_path_does():
+    """rniv_name skips the Unicode decomposition for ASCII input: same result, every character."""
+    import string
+    import unicodedata
+
+    from ght.identity import normalise
+
+    def full(value):
+        text = value.translate(normalise._LIGATURES).translate(normalise._APOSTROPHES).translate(normalise._HYPHENS)
+        text = unicodedata.normalize("NFKD", text)
+        return "".join(c for c in text if not unicodedata.combining(c)).upper()
+
+    samples = [string.printable, "st_jean`s", "o'neil-de la fontaine", "\x00\x7f"] + list(string.printable)
+    for value in samples:
+        assert value.translate(normalise._ASCII_MARKS).upper() == full(value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 
 import hl7
+import pytest
 
 from ght.directory.identifiers import finess_with_key
 from ght.directory.models import Establishment, Site
@@ -125,3 +126,130 @@ def exchange(port: int, payload: bytes, *, raw: bool = False) -> bytes:
     with connect(port) as sock:
         sock.sendall(payload if raw else frame(payload))
         return read_block(sock)
+
+
+# --------------------------------------------------------------------------- record feeds
+# Movements (PAM FR ITI-31 with ZBE), lab results (ORU^R01) and documents (MDM^T02).
+
+RPPS_DUVAL = "10001234567"  # attending physician, declared in the directory by the tests
+RPPS_UNKNOWN = "10009999999"  # a consultant the directory does not know
+UF_CARDIO, UF_REA = "1234", "5678"
+
+
+def xcn(rpps: str, family: str, given: str) -> str:
+    return f"{rpps}^{family}^{given}^^^Dr^^^ASIP-SANTE-PS&1.2.250.1.71.4.2.1&ISO^L^^^RPPS"
+
+
+def pv1(nda: str = "NDA001", *, klass: str = "I", point: str = "", room: str = "", bed: str = "",
+        attending: str = "", consulting: str = "", admitted: str = "", discharged: str = "") -> str:
+    fields = [""] * 46
+    fields[1] = "1"
+    fields[2] = klass
+    fields[3] = "^".join([point, room, bed]).rstrip("^")
+    fields[7] = attending
+    fields[9] = consulting
+    fields[19] = f"{nda}^^^CHU_ANGERS&{CHU}&M^VN" if nda else ""
+    fields[44] = admitted
+    fields[45] = discharged
+    return "PV1|" + "|".join(fields[1:]).rstrip("|")
+
+
+def zbe(movement_id: str, at: str, *, action: str = "INSERT", uf: str = "", uf_label: str = "",
+        original: str = "") -> str:
+    unit = f"{uf_label}^^^^^^^^^{uf}" if uf else ""
+    return f"ZBE|{movement_id}^GAM_CHU|{at}||{action}|N|{original}|{unit}||HMS"
+
+
+def movement(event: str, control_id: str, movement_id: str, at: str, *, nda: str = "NDA001", ipp: str = "100234",
+             action: str | None = None, uf: str = "", uf_label: str = "", original: str = "", **pv1_fields) -> bytes:
+    """An ITI-31 movement of Marie (PID of `pid()`), with its PV1 and ZBE."""
+    if action is None:
+        action = "CANCEL" if event in ("A11", "A12", "A13", "A52", "A53") else "INSERT"
+    segments = [pid(ipp=ipp), pv1(nda, **pv1_fields), zbe(movement_id, at, action=action, uf=uf, uf_label=uf_label,
+                                                          original=original)]
+    return message(event, control_id, *segments).encode("utf-8")
+
+
+def obx(set_id: int, kind: str, code: str, value: str, *, unit: str = "", ref_range: str = "", flags: str = "",
+        status: str = "F", sub_id: str = "", when: str = "") -> str:
+    fields = [""] * 15
+    fields[1], fields[2], fields[3], fields[4], fields[5] = str(set_id), kind, code, sub_id, value
+    fields[6], fields[7], fields[8], fields[11], fields[14] = unit, ref_range, flags, status, when
+    return "OBX|" + "|".join(fields[1:]).rstrip("|")
+
+
+def obr(set_id: int, filler: str, code: str, *, placer: str = "", collected: str = "202403011015",
+        reported: str = "202403011230", status: str = "F") -> str:
+    fields = [""] * 26
+    fields[1], fields[2], fields[3], fields[4] = str(set_id), placer, f"{filler}^LABO_CHU" if filler else "", code
+    fields[7], fields[22], fields[25] = collected, reported, status
+    return "OBR|" + "|".join(fields[1:]).rstrip("|")
+
+
+def oru(control_id: str, *segments: str, nda: str | None = "NDA001", ipp: str = "100234") -> bytes:
+    head = [msh("R01", control_id, structure="ORU_R01", message_code="ORU"), pid(ipp=ipp)]
+    if nda:
+        head.append(pv1(nda))
+    return ("\r".join(head + list(segments)) + "\r").encode("utf-8")
+
+
+def txa(number: str, *, kind: str = "11490-0^Compte rendu d'hospitalisation^LN", author: str = "",
+        created: str = "202403051600", completion: str = "AU", availability: str = "AV") -> str:
+    fields = [""] * 20
+    fields[1], fields[2], fields[3] = "1", kind, "AP"
+    fields[6], fields[9], fields[12] = created, author, f"{number}^GAM_CHU"
+    fields[17], fields[19] = completion, availability
+    return "TXA|" + "|".join(fields[1:]).rstrip("|")
+
+
+def ed(data: bytes | str, *, kind: str = "application", subtype: str = "pdf", encoding: str = "Base64") -> str:
+    import base64
+
+    payload = data if isinstance(data, str) else base64.b64encode(data).decode("ascii")
+    return f"OBX|1|ED|11490-0^Compte rendu^LN||^{kind}^{subtype}^{encoding}^{payload}||||||F"
+
+
+def mdm(control_id: str, *segments: str, nda: str | None = "NDA001", ipp: str = "100234") -> bytes:
+    head = [msh("T02", control_id, structure="MDM_T02", message_code="MDM"), "EVN||202403051600", pid(ipp=ipp)]
+    head.append(pv1(nda) if nda else "PV1|1|I")
+    return ("\r".join(head + list(segments)) + "\r").encode("utf-8")
+
+
+MINIMAL_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+               b"trailer<</Root 1 0 R>>\n%%EOF\n")
+MINIMAL_CDA = ('<?xml version="1.0" encoding="UTF-8"?>\n<ClinicalDocument xmlns="urn:hl7-org:v3">'
+               '<title>Compte rendu opératoire</title></ClinicalDocument>').encode("utf-8")
+
+
+def add_directory(db) -> None:
+    """The establishments, two UFs of the CHU site and the attending physician."""
+    from sqlalchemy import select
+
+    from ght.directory.models import FunctionalUnit, Professional
+
+    add_establishments(db)
+    chu = db.scalar(select(Establishment).where(Establishment.finess_ej == CHU))
+    site = chu.sites[0]
+    db.add_all([
+        FunctionalUnit(establishment_id=chu.id, site=site, code=UF_CARDIO, name="Cardiologie",
+                       specialty="Cardiologie", activity="MCO"),
+        FunctionalUnit(establishment_id=chu.id, site=site, code=UF_REA, name="Réanimation",
+                       specialty="Réanimation", activity="MCO"),
+        Professional(rpps=RPPS_DUVAL, family_name="DUVAL", given_name="Jean", profession="medecin",
+                     specialty="Cardiologie", external=False),
+    ])
+    db.commit()
+
+
+@pytest.fixture
+def feed(engine, db):
+    """The HL7 feed over a database holding the test directory (import it into a test module)."""
+    from ght.interop.hl7v2.feed import Feed
+
+    add_directory(db)
+    return Feed(engine)
+
+
+def send(feed, raw: bytes) -> dict:
+    """The fields of the ACK the feed answers to `raw`."""
+    return ack_fields(feed.receive(raw).payload)

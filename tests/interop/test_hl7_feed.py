@@ -180,7 +180,7 @@ def test_a_failure_of_the_identity_server_keeps_the_message(engine, db, monkeypa
     [
         ({"message_code": "ADT", "structure": "ADT_A01"}, None, None),
         ({"event": "Z99"}, "MSH^1^9^1^2", "201"),
-        ({"message_code": "ORU"}, "MSH^1^9^1^1", "200"),
+        ({"message_code": "SIU"}, "MSH^1^9^1^1", "200"),  # ORU is taken since the record feeds
         ({"version": "2.3.1"}, "MSH^1^12", "203"),
         ({"processing": "T"}, "MSH^1^11", "202"),
         ({"facility": ""}, "MSH^1^4", "101"),

@@ -15,6 +15,7 @@ from ght.api import auth, health, identity
 from ght.api.middleware import RequestLogMiddleware
 from ght.config import Settings
 from ght.db.engine import make_engine, session_factory
+from ght.interop.fhir import router as fhir
 from ght.web import pages
 
 log = logging.getLogger("ght.app")
@@ -50,6 +51,7 @@ def create_app(settings: Settings, engine: Engine | None = None):
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(identity.router)
+    fhir.install(app)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(RequestLogMiddleware)

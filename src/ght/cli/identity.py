@@ -33,6 +33,9 @@ def link(
     from ght.identity.models import LocalIdentity
     from ght.identity.service import IdentityRejected
 
+    from ght.config import load_settings
+
+    load_settings()  # a bad setting (GHT_LINKAGE_ENGINE...) stops here, before any work
     started = time.perf_counter()
     engine = make_engine(database or "sqlite://")
     check_connection(engine)

@@ -4,39 +4,59 @@ processor first, so they are stored exactly as an ORM insert would store them.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from operator import itemgetter
 
 from sqlalchemy import Connection, Table
+
+# SQLite page cache during a load, in KiB (negative: a size, not a page count). The default
+# 2 MB makes every insert into a large table's indexes go through page recycling.
+_LOAD_CACHE_KIB = 1_000_000
 
 
 def _converters(table: Table, columns: list[str], dialect):
     return [table.c[name].type._cached_bind_processor(dialect) for name in columns]
 
 
-def bulk_insert(connection: Connection, table: Table, rows: list[dict], chunk: int = 50_000) -> None:
+def bulk_insert(connection: Connection, table: Table, rows: list[dict], chunk: int = 50_000,
+                *, constants: dict | None = None) -> None:
+    """Insert `rows` (dicts with the same keys); `constants` are values shared by every row
+    (a load's timestamp, actor...), converted once instead of once per row."""
     if not rows:
         return
     columns = list(rows[0])
+    shared = dict(constants or {})
     # Python-side defaults (default=...) that an ORM insert would apply, evaluated once per call.
-    defaults = {
-        column.name: (column.default.arg(None) if column.default.is_callable else column.default.arg)
-        for column in table.columns
-        if column.name not in columns and column.default is not None and not column.default.is_sequence
-    }
-    if defaults:
-        rows = [{**row, **defaults} for row in rows]
-        columns += list(defaults)
+    for column in table.columns:
+        if column.name not in columns and column.name not in shared and column.default is not None \
+                and not column.default.is_sequence:
+            shared[column.name] = column.default.arg(None) if column.default.is_callable else column.default.arg
     dialect = connection.dialect
     converters = _converters(table, columns, dialect)
+    tail = tuple(
+        convert(value) if convert and value is not None else value
+        for value, convert in zip(shared.values(), _converters(table, list(shared), dialect), strict=True)
+    )
+    all_columns = columns + list(shared)
 
-    def tuples(part: Iterable[dict]):
+    # Read every column at once (itemgetter runs in C); convert only the columns whose type
+    # has a bind processor (dates, booleans, JSON...), most have none.
+    getter = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    converted = [(index, convert) for index, convert in enumerate(converters) if convert]
+
+    def tuples(part: Iterable[dict]) -> Iterator[tuple]:
         for row in part:
-            yield tuple(
-                convert(row[name]) if convert and row[name] is not None else row[name]
-                for name, convert in zip(columns, converters, strict=True)
-            )
+            values = getter(row)
+            if converted:
+                values = list(values)
+                for index, convert in converted:
+                    if values[index] is not None:
+                        values[index] = convert(values[index])
+                values = tuple(values)
+            yield values + tail
 
-    quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in columns)
+    quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in all_columns)
     name = dialect.identifier_preparer.format_table(table)
     if dialect.name == "postgresql":
         cursor = connection.connection.driver_connection.cursor()
@@ -44,7 +64,7 @@ def bulk_insert(connection: Connection, table: Table, rows: list[dict], chunk: i
             for values in tuples(rows):
                 copy.write_row(values)
         autoincrement = table.autoincrement_column
-        if autoincrement is not None and autoincrement.name in columns:
+        if autoincrement is not None and autoincrement.name in all_columns:
             # Ids given explicitly do not advance the column's sequence: move it past them,
             # or the next ordinary insert would collide.
             connection.exec_driver_sql(
@@ -52,6 +72,28 @@ def bulk_insert(connection: Connection, table: Table, rows: list[dict], chunk: i
                 f"(SELECT max({autoincrement.name}) FROM {name}))"
             )
         return
-    statement = f"INSERT INTO {name} ({quoted}) VALUES ({', '.join('?' for _ in columns)})"
+    statement = f"INSERT INTO {name} ({quoted}) VALUES ({', '.join('?' for _ in all_columns)})"
     for start in range(0, len(rows), chunk):
         connection.exec_driver_sql(statement, list(tuples(rows[start:start + chunk])))
+
+
+@contextmanager
+def bulk_load(connection: Connection, tables: Iterable[Table]) -> Iterator[None]:
+    """Around the bulk inserts of an initial load into empty tables: their secondary indexes
+    are dropped, then built once from the loaded rows (a sort, instead of one B-tree insert per
+    row), and on SQLite the page cache is enlarged for the load. All of it in the caller's
+    transaction: a rollback restores the indexes. Primary keys and unique constraints stay, so
+    every row is still checked as it arrives; nothing is made less durable."""
+    tables = list(tables)
+    indexes = [index for table in tables for index in sorted(table.indexes, key=lambda i: i.name or "")]
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        previous_cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+        connection.exec_driver_sql(f"PRAGMA cache_size = -{_LOAD_CACHE_KIB}")
+    for index in indexes:
+        index.drop(connection)
+    yield
+    for index in indexes:
+        index.create(connection)
+    if sqlite:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous_cache)}")

@@ -20,6 +20,8 @@ def all_metadata():
     from ght.directory import models as _directory  # noqa: F401
     from ght.identity import models as _identity  # noqa: F401
     from ght.interop.hl7v2 import models as _hl7v2  # noqa: F401
+    from ght.record import export_models as _export  # noqa: F401
+    from ght.record import models as _record  # noqa: F401
 
     return Base.metadata
 

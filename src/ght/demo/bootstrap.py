@@ -88,7 +88,21 @@ def start_demo(settings: Settings, *, patients: int, seed: int, progress_factory
             )
         console.print(summary)
         console.print(load_identities(engine, settings.var_dir / "territory"))
+        console.print(load_record(engine, settings.var_dir / "territory", progress_factory))
+    elif _record_is_empty(engine) and (settings.var_dir / "territory" / "fhir").is_dir():
+        # A demo database made before the record was loaded at start: complete it once.
+        console.print("Dossier partagé vide : chargement du dossier du territoire de démonstration…")
+        console.print(load_record(engine, settings.var_dir / "territory", progress_factory))
     return engine
+
+
+def _record_is_empty(engine) -> bool:
+    from sqlalchemy import select
+
+    from ght.record.models import Resource
+
+    with session_factory(engine)() as db:
+        return db.scalar(select(Resource.id).limit(1)) is None
 
 
 def load_identities(engine, territory_dir: Path) -> str:
@@ -103,6 +117,21 @@ def load_identities(engine, territory_dir: Path) -> str:
         db.commit()
     return (f"Serveur d'identité : {len(rows)} identités locales liées en {len(set(patient_ids))} patients GHT "
             f"({len(linkage.reviews)} paire(s) en file de revue).")
+
+
+def load_record(engine, territory_dir: Path, progress_factory) -> str:
+    """The territory's clinical record (fhir/*.ndjson) into the shared record, after the identities
+    its Patient references resolve to."""
+    from ght.record.loader import LoadError, load
+
+    try:
+        with progress_factory() as progress:
+            task = progress.add_task("Dossier partagé", total=None)
+            result = load(engine, [territory_dir / "fhir"], actor="ght demo",
+                          progress=lambda done, total: progress.update(task, completed=done, total=total))
+    except LoadError as exc:  # the demo still starts; what was loaded stays
+        return f"Dossier partagé : chargement arrêté ({exc}) ; {exc.committed} ressource(s) chargée(s)."
+    return result.summary()
 
 
 def print_demo_accounts(console: Console) -> None:

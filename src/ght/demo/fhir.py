@@ -11,22 +11,16 @@ from typing import Any
 
 from ght.demo.model import Establishment, Professional, Site
 from ght.directory.vocab import PROFESSIONS
+from ght.interop.fhir.systems import (  # noqa: F401  (re-exported for the per-person resources)
+    BIRTH_PLACE, COMMUNE_SYSTEM, FINESS_SYSTEM, FR_BIRTH_LIST_GIVEN_NAME, FR_IDENTITY_RELIABILITY, FR_INSEE_CODE,
+    FR_V2_0203, FR_V2_0445, IDNST_SYSTEM, V2_0203,
+)
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 SNOMED = "http://snomed.info/sct"
 DICOM_DCM = "http://dicom.nema.org/resources/ontology/DCM"
-V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
-FR_V2_0203 = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
-FR_V2_0445 = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0445"
-FR_IDENTITY_RELIABILITY = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-identity-reliability"
-FR_BIRTH_LIST_GIVEN_NAME = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-birth-list-given-name"
-FR_INSEE_CODE = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code"
-BIRTH_PLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
-COMMUNE_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM"
 IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"  # national id of health professionals
-IDNST_SYSTEM = "urn:oid:1.2.250.1.71.4.2.2"  # national id of health structures
-FINESS_SYSTEM = "http://finess.sante.gouv.fr"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"

@@ -8,6 +8,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 from pathlib import Path
 
 import duckdb
@@ -16,13 +17,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ght.db.base import utcnow
-from ght.db.bulk import bulk_insert
+from ght.db.bulk import bulk_insert, bulk_load
 from ght.directory.models import Establishment
 from ght.identity.comparisons import COMPARISONS, VETO_LEVELS
 from ght.identity.csvio import CsvProblem, Row
 from ght.identity.features import FEATURE_COLUMNS, Features, blocking_keys, features
 from ght.identity.models import (
-    BlockingKey, GhtPatient, IdentityChange, LinkEvent, LocalIdentity, ReviewItem,
+    BlockingKey, GhtPatient, IdentityChange, IdentityFeatures, LinkEvent, LocalIdentity, ReviewItem,
 )
 from ght.identity.patient_ids import new_patient_id
 from ght.identity.scoring import ScoringModel, store_model
@@ -36,6 +37,7 @@ class Prepared:
     rows: list[Row]
     traits: list[dict]
     features: list[Features]
+    keys: list[list[str]]  # blocking keys of each row, as stored (80 characters at most)
 
 
 @dataclass
@@ -46,7 +48,11 @@ class Linkage:
 
 
 def prepare(path: Path, rows: list[Row], max_problems: int = 20) -> Prepared:
-    traits, feats, problems, total = [], [], [], 0
+    """Every row normalised (RNIV), with its features and blocking keys: the same functions as
+    the online path (service.normalised_traits, features.features, features.blocking_keys).
+    (Measured: spreading this over two processes costs more in pickling the results back than
+    it saves on this 2-core machine.)"""
+    traits, feats, keys, problems, total = [], [], [], [], 0
     for row in rows:
         try:
             t = normalised_traits(row.data, None)
@@ -55,15 +61,17 @@ def prepare(path: Path, rows: list[Row], max_problems: int = 20) -> Prepared:
             if len(problems) < max_problems:
                 problems.append(f"ligne {row.line}, colonne {_CSV_COLUMN.get(exc.field, exc.field)} : {exc.message}")
             continue
-        traits.append(t)
-        feats.append(features(
+        f = features(
             birth_name=t["birth_name"], used_name=t["used_name"], given_names=t["given_names"],
             birth_date=t["birth_date"], sex=t["sex"], birth_place=t["birth_place"],
             postcode=t["postcode"], phone=t["phone"], ins=t["ins"], ins_valid=t["ins_valid"],
-        ))
+        )
+        traits.append(t)
+        feats.append(f)
+        keys.append(sorted({k[:80] for k in blocking_keys(f)}))
     if total:
         raise CsvProblem(path, problems, total)
-    return Prepared(rows, traits, feats)
+    return Prepared(rows, traits, feats, keys)
 
 
 _CSV_COLUMN = {"finess": "source", "ipp": "local_id"}
@@ -72,15 +80,12 @@ _CSV_COLUMN = {"finess": "source", "ipp": "local_id"}
 def load_features(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
     columns = {"unique_id": pa.array(range(len(prepared.features)), pa.int64())}
     for name in FEATURE_COLUMNS:
-        columns[name] = pa.array([getattr(f, name) for f in prepared.features], pa.string())
+        columns[name] = pa.array(list(map(attrgetter(name), prepared.features)), pa.string())
     con.register("features_arrow", pa.table(columns))
     con.execute("CREATE OR REPLACE TABLE features AS SELECT * FROM features_arrow")
     con.unregister("features_arrow")
-    ids, keys = [], []
-    for index, f in enumerate(prepared.features):
-        for key in set(blocking_keys(f)):
-            ids.append(index)
-            keys.append(key)
+    ids = [index for index, keys in enumerate(prepared.keys) for _ in keys]
+    keys = [key for keys in prepared.keys for key in keys]
     con.register("keys_arrow", pa.table({"id": pa.array(ids, pa.int64()), "key": pa.array(keys, pa.string())}))
     con.execute("CREATE OR REPLACE TABLE keys AS SELECT * FROM keys_arrow")
     con.unregister("keys_arrow")
@@ -101,27 +106,50 @@ def gamma_sql(comparison) -> str:
     return f"CASE {' '.join(cases)} END"
 
 
+def _fuzzy(comparison) -> bool:
+    """Comparisons with a string-similarity level: the costly ones to evaluate per pair."""
+    return any(fn in level.sql for level in comparison.levels for fn in ("jaro_winkler", "damerau_levenshtein"))
+
+
 def score_pairs(con: duckdb.DuckDBPyConnection, model: ScoringModel) -> list[tuple]:
     """(i, j, weight, ins_i, ins_j, vetoed) for pairs at or above the review threshold, or
-    sharing a valid INS; every pair shares at least one blocking key (never a full scan)."""
-    gammas = ",\n".join(f"{gamma_sql(c)} AS g_{c.name}" for c in COMPARISONS)
-    weight_terms = []
-    for c in COMPARISONS:
-        whens = " ".join(f"WHEN {i} THEN {w!r}" for i, w in enumerate(model.level_weights[c.name]))
-        weight_terms.append(f"CASE g_{c.name} {whens} ELSE 0.0 END")
+    sharing a valid INS; every pair shares at least one blocking key (never a full scan).
+
+    Most pairs of a block (same birth date) are strangers. The cheap comparisons (equalities)
+    are computed first; a pair goes on to the string similarities only if its weight could
+    still reach the review threshold with the best level of each of those. That bound is
+    exact, so the result is the same as computing every level of every pair."""
+    def double(x: float) -> str:  # a bare literal would be a DECIMAL in DuckDB
+        return f"CAST({x!r} AS DOUBLE)"
+
+    def weight(c) -> str:
+        whens = " ".join(f"WHEN {i} THEN {double(w)}" for i, w in enumerate(model.level_weights[c.name]))
+        return f"CASE g_{c.name} {whens} ELSE {double(0.0)} END"
+
+    cheap = [c for c in COMPARISONS if not _fuzzy(c)]
+    fuzzy = [c for c in COMPARISONS if _fuzzy(c)]
+    best_fuzzy = sum(max(0.0, *model.level_weights[c.name]) for c in fuzzy)
     review_weight = math.log2(model.review_threshold / (1 - model.review_threshold))
     veto = "g_ins <> 0 AND (" + " OR ".join(f"g_{name} = {level}" for name, level in VETO_LEVELS.items()) + ")"
+    total = " + ".join(weight(c) for c in COMPARISONS)
     query = f"""
         WITH pairs AS (
             SELECT DISTINCT a.id AS i, b.id AS j FROM keys a JOIN keys b ON a.key = b.key AND a.id < b.id
-        ), levels AS (
-            SELECT p.i, p.j, l.ins AS ins_i, r.ins AS ins_j, {gammas}
+        ), cheap AS (
+            SELECT p.i, p.j, {", ".join(f"{gamma_sql(c)} AS g_{c.name}" for c in cheap)}
             FROM pairs p JOIN features l ON l.unique_id = p.i JOIN features r ON r.unique_id = p.j
+        ), hopeful AS (
+            SELECT * FROM cheap
+            WHERE {double(model.prior_weight)} + {" + ".join(weight(c) for c in cheap)} + {double(best_fuzzy)}
+                  >= {double(review_weight - 1e-9)} OR g_ins = 0
+        ), levels AS (
+            SELECT h.*, l.ins AS ins_i, r.ins AS ins_j, {", ".join(f"{gamma_sql(c)} AS g_{c.name}" for c in fuzzy)}
+            FROM hopeful h JOIN features l ON l.unique_id = h.i JOIN features r ON r.unique_id = h.j
         ), weighted AS (
-            SELECT *, {model.prior_weight!r} + {' + '.join(weight_terms)} AS weight FROM levels
+            SELECT *, {double(model.prior_weight)} + {total} AS weight FROM levels
         )
         SELECT i, j, weight, ins_i, ins_j, {veto} AS vetoed FROM weighted
-        WHERE weight >= {review_weight!r} OR (ins_i <> '' AND ins_i = ins_j)
+        WHERE weight >= {double(review_weight)} OR (ins_i <> '' AND ins_i = ins_j)
         ORDER BY weight DESC, i, j
     """
     return con.execute(query).fetchall()
@@ -192,39 +220,45 @@ def persist(db: Session, prepared: Prepared, linkage: Linkage, *, actor: str, re
     patient_ids = [new_patient_id() for _ in range(max(linkage.cluster, default=-1) + 1)]
     now = utcnow()
     first_id = (db.scalar(select(func.max(LocalIdentity.id))) or 0) + 1
-    _bulk(db, GhtPatient, [{"id": p, "created_at": now} for p in patient_ids])
-    identities, history, events, keys = [], [], [], []
-    for index, (row, traits) in enumerate(zip(prepared.rows, prepared.traits, strict=True)):
-        identity_id = first_id + index
-        patient = patient_ids[linkage.cluster[index]]
-        identity = dict(traits, id=identity_id, establishment_id=establishments[row.data.finess],
-                        ipp=row.data.ipp, patient_id=patient, active=True, version=1,
-                        created_at=now, updated_at=now)
-        identities.append(identity)
-        snapshot = {k: v for k, v in identity.items() if k not in ("id", "created_at", "updated_at", "establishment_id")}
-        snapshot["birth_date"] = traits["birth_date"].isoformat() if traits["birth_date"] else None
-        snapshot["finess"] = row.data.finess
-        history.append({"identity_id": identity_id, "version": 1, "at": now, "actor": actor,
-                        "channel": "batch", "reference": f"ligne {row.line}", "event": "create",
-                        "snapshot": snapshot})
-        events.append({"at": now, "action": "link", "identity_id": identity_id, "to_patient": patient,
-                       "actor": actor, "channel": "batch", "reason": linkage.decisions[index],
-                       "details": {}})
-        keys.extend({"key": k[:80], "identity_id": identity_id} for k in set(blocking_keys(prepared.features[index])))
-    _bulk(db, LocalIdentity, identities)
-    _bulk(db, IdentityChange, history)
-    _bulk(db, LinkEvent, events)
-    _bulk(db, BlockingKey, keys)
-    _bulk(db, ReviewItem, [
-        {"kind": kind, "identity_a": first_id + i, "identity_b": first_id + j, "score": weight,
-         "probability": 1 / (1 + 2 ** -weight), "contributions": {}, "status": "open", "created_at": now}
-        for kind, i, j, weight in linkage.reviews
-    ])
+    tables = [GhtPatient, LocalIdentity, IdentityChange, LinkEvent, IdentityFeatures, BlockingKey, ReviewItem]
+    connection = db.connection()
+    with bulk_load(connection, [t.__table__ for t in tables]):
+        _bulk(db, GhtPatient, [{"id": p} for p in sorted(patient_ids)], created_at=now)
+        identities, history, events = [], [], []
+        created = {"active": True, "version": 1, "created_at": now, "updated_at": now}
+        for index, (row, traits) in enumerate(zip(prepared.rows, prepared.traits, strict=True)):
+            identity_id = first_id + index
+            patient = patient_ids[linkage.cluster[index]]
+            identities.append(dict(traits, id=identity_id, establishment_id=establishments[row.data.finess],
+                                   ipp=row.data.ipp, patient_id=patient))
+            # The same snapshot as service.snapshot() takes of an identity created online.
+            snapshot = dict(traits, ipp=row.data.ipp, patient_id=patient, active=True, finess=row.data.finess)
+            snapshot["birth_date"] = traits["birth_date"].isoformat() if traits["birth_date"] else None
+            history.append({"identity_id": identity_id, "reference": f"ligne {row.line}", "snapshot": snapshot})
+            events.append({"identity_id": identity_id, "to_patient": patient, "reason": linkage.decisions[index]})
+        _bulk(db, LocalIdentity, identities, **created)
+        del identities
+        _bulk(db, IdentityChange, history, version=1, at=now, actor=actor, channel="batch", event="create")
+        del history
+        _bulk(db, LinkEvent, events, at=now, action="link", actor=actor, channel="batch", details={})
+        del events
+        _bulk(db, IdentityFeatures, [{"identity_id": first_id + index, **{c: getattr(f, c) for c in FEATURE_COLUMNS}}
+                                     for index, f in enumerate(prepared.features)])
+        # In key order: the primary key's B-tree then grows at its end instead of everywhere.
+        _bulk(db, BlockingKey, sorted(
+            ({"key": key, "identity_id": first_id + index}
+             for index, keys in enumerate(prepared.keys) for key in keys),
+            key=itemgetter("key", "identity_id")))
+        _bulk(db, ReviewItem, [
+            {"kind": kind, "identity_a": first_id + i, "identity_b": first_id + j, "score": weight,
+             "probability": 1 / (1 + 2 ** -weight)}
+            for kind, i, j, weight in linkage.reviews
+        ], contributions={}, status="open", created_at=now)
     return [patient_ids[c] for c in linkage.cluster]
 
 
-def _bulk(db: Session, model, rows: list[dict]) -> None:
-    bulk_insert(db.connection(), model.__table__, rows)
+def _bulk(db: Session, model, rows: list[dict], **constants) -> None:
+    bulk_insert(db.connection(), model.__table__, rows, constants=constants)
 
 
 def link_rows(db: Session, path: Path, rows: list[Row], *, actor: str, register_unknown: bool,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from ght.identity.features import Features
 
@@ -46,6 +46,16 @@ class Comparison:
 
 
 ELSE = Level("différent", "ELSE", lambda a, b: True)
+
+
+def _one_typo(a: str, b: str) -> bool:
+    # One insertion, deletion, substitution or transposition: for a distance of at most 1
+    # every Damerau-Levenshtein variant agrees, DuckDB's included.
+    return DamerauLevenshtein.distance(a, b, score_cutoff=1) <= 1
+
+
+def _given_typo(a: Features, b: Features) -> bool:
+    return _one_typo(a.fg, b.fg) or _one_typo(a.gk, b.gk)
 
 
 def _swapped(a: Features, b: Features) -> bool:
@@ -93,6 +103,11 @@ COMPARISONS: tuple[Comparison, ...] = (
                   "starts_with(gk_r, fg_l) OR starts_with(gk_l, fg_r)", _given_prefix),
             Level("premier prénom proche", "jaro_winkler_similarity(fg_l, fg_r) >= 0.88",
                   lambda a, b: _jw(a.fg, b.fg) >= 0.88),
+            # Short given names with a typo ("EMMA"/"EOMA", "LOUIS"/"KOUIS": Jaro-Winkler below
+            # 0.88, and a first-letter typo loses its prefix bonus), or a compound name whose
+            # hyphen became a typo ("MIVHEL-PAUL"/"MICHEL PAUL"): one edit, not another name.
+            Level("prénoms à une faute de frappe près",
+                  "damerau_levenshtein(fg_l, fg_r) <= 1 OR damerau_levenshtein(gk_l, gk_r) <= 1", _given_typo),
             ELSE,
         ),
     ),
@@ -148,11 +163,8 @@ COMPARISONS: tuple[Comparison, ...] = (
 # given names with everything else equal is how twins look; a different sex or a birth date
 # different in two of its three parts is a different person far more often than a typo.
 # The same valid INS on both sides lifts the veto: twins never share one.
-VETO_LEVELS = {
-    "given_names": len(COMPARISONS[1].levels) - 1,
-    "sex": len(COMPARISONS[3].levels) - 1,
-    "birth_date": len(COMPARISONS[2].levels) - 1,
-}
+DIFFERENT = {c.name: len(c.levels) - 1 for c in COMPARISONS}  # index of each "différent" level
+VETO_LEVELS = {name: DIFFERENT[name] for name in ("given_names", "sex", "birth_date")}
 
 
 def vetoed(levels: dict[str, int]) -> bool:

@@ -74,15 +74,20 @@ def swapped_date(bd: str) -> str | None:
 def blocking_keys(f: Features) -> list[str]:
     """Keys under which an identity is indexed; two identities are compared only when they
     share one. Several partial keys so that one error in any single trait still leaves
-    another key in common (name typo: date key; date typo: name key; swapped date: its
+    another key in common (name typo: date and sex key; date typo: name key; swapped date: its
     swapped key; married name keyed as birth name: used-name key; INS and phone)."""
     year = f.bd[:4]
     keys = []
     if f.bd:
-        keys.append(f"D:{f.bd}")
+        # The date block is the largest (about 30 identities a day per million): split by sex.
+        # A pair whose sexes differ is never linked automatically (a veto level) and one that
+        # shares a name keeps its name keys; an unknown sex goes into both halves.
+        sexes = (f.sx,) if f.sx else ("M", "F")
         swapped = swapped_date(f.bd)
-        if swapped:
-            keys.append(f"D:{swapped}")
+        for sx in sexes:
+            keys.append(f"D:{f.bd}:{sx}")
+            if swapped:
+                keys.append(f"D:{swapped}:{sx}")
     if f.bn and year:
         keys.append(f"N:{f.bn}:{year}")
         if f.bnp != f.bn:

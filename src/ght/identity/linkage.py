@@ -3,12 +3,14 @@ Fellegi–Sunter score against each, the INS rules, then link, review or new pat
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select
+from typing import NamedTuple
+
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
-from ght.identity.comparisons import vetoed
-from ght.identity.features import Features, blocking_keys, features
-from ght.identity.models import BlockingKey, LinkEvent, LocalIdentity, ReviewItem
+from ght.identity.comparisons import DIFFERENT, vetoed
+from ght.identity.features import FEATURE_COLUMNS, Features, blocking_keys, features
+from ght.identity.models import BlockingKey, IdentityFeatures, LinkEvent, LocalIdentity, ReviewItem
 from ght.identity.scoring import Score, ScoringModel, active_model
 from ght.identity.status import Status
 
@@ -22,23 +24,73 @@ def identity_features(identity: LocalIdentity) -> Features:
     )
 
 
-def reindex(db: Session, identity: LocalIdentity) -> None:
-    db.flush()
-    db.execute(delete(BlockingKey).where(BlockingKey.identity_id == identity.id))
-    keys = sorted(set(blocking_keys(identity_features(identity))))
-    if keys and identity.active:
-        db.execute(insert(BlockingKey), [{"key": k[:80], "identity_id": identity.id} for k in keys])
+def reindex(db: Session, identity: LocalIdentity, f: Features | None = None, *, new: bool = False) -> None:
+    """Rewrite the identity's blocking keys and stored features from its current traits (a
+    `new` identity, just flushed, has none to delete yet). Core statements: no ORM
+    bookkeeping needed."""
+    if not new:
+        db.flush()
+    connection = db.connection()
+    keys_table, features_table = BlockingKey.__table__, IdentityFeatures.__table__
+    if not new:
+        connection.execute(delete(keys_table).where(keys_table.c.identity_id == identity.id))
+        connection.execute(delete(features_table).where(features_table.c.identity_id == identity.id))
+    if not identity.active:
+        return
+    f = f or identity_features(identity)
+    connection.execute(insert(features_table), [{"identity_id": identity.id, **feature_values(f)}])
+    keys = sorted({k[:80] for k in blocking_keys(f)})
+    if keys:
+        connection.execute(insert(keys_table), [{"key": k, "identity_id": identity.id} for k in keys])
+
+
+def feature_values(f: Features) -> dict[str, str]:
+    return {name: getattr(f, name) for name in FEATURE_COLUMNS}
+
+
+def _candidate_ids(keys: list[str]):
+    return select(BlockingKey.identity_id).where(BlockingKey.key.in_(keys)).distinct()
 
 
 def candidates(db: Session, f: Features, exclude: int | None) -> list[LocalIdentity]:
     keys = sorted({k[:80] for k in blocking_keys(f)})
     if not keys:
         return []
-    ids = select(BlockingKey.identity_id).where(BlockingKey.key.in_(keys)).distinct()
-    query = select(LocalIdentity).where(LocalIdentity.id.in_(ids), LocalIdentity.active.is_(True))
+    query = select(LocalIdentity).where(LocalIdentity.id.in_(_candidate_ids(keys)), LocalIdentity.active.is_(True))
     if exclude is not None:
         query = query.where(LocalIdentity.id != exclude)
     return list(db.scalars(query))
+
+
+class Candidate(NamedTuple):
+    """What the online matcher needs of a candidate: one row of one query, features stored."""
+
+    id: int
+    patient_id: str
+    ins: str | None
+    ins_valid: bool
+    status: str
+    features: Features
+
+
+# Built once: only the list of keys changes between calls (an expanding parameter), so the
+# statement is neither rebuilt nor recompiled for each new identity.
+_CANDIDATES = (
+    select(LocalIdentity.id, LocalIdentity.patient_id, LocalIdentity.ins, LocalIdentity.ins_valid,
+           LocalIdentity.status, *(IdentityFeatures.__table__.c[name] for name in FEATURE_COLUMNS))
+    .join(IdentityFeatures, IdentityFeatures.identity_id == LocalIdentity.id)
+    .where(LocalIdentity.id.in_(select(BlockingKey.identity_id)
+                                .where(BlockingKey.key.in_(bindparam("keys", expanding=True))).distinct()),
+           LocalIdentity.active.is_(True))
+)
+
+
+def candidate_rows(db: Session, f: Features) -> list[Candidate]:
+    """The active identities sharing a blocking key with `f`, with their stored features."""
+    keys = sorted({k[:80] for k in blocking_keys(f)})
+    if not keys:
+        return []
+    return [Candidate(*row[:5], Features(*row[5:])) for row in db.connection().execute(_CANDIDATES, {"keys": keys})]
 
 
 def strict_traits_contradict(score: Score) -> bool:
@@ -47,11 +99,11 @@ def strict_traits_contradict(score: Score) -> bool:
     return (
         level["birth_date"] >= 2  # neither the same date nor day/month swapped
         or level["sex"] == 1
-        or (level["birth_name"] == 5 and level["given_names"] == 4)
+        or (level["birth_name"] == DIFFERENT["birth_name"] and level["given_names"] == DIFFERENT["given_names"])
     )
 
 
-def _review(db: Session, kind: str, a: LocalIdentity, b: LocalIdentity, score: Score | None) -> None:
+def _review(db: Session, kind: str, a: LocalIdentity, b: LocalIdentity | Candidate, score: Score | None) -> None:
     db.add(ReviewItem(
         kind=kind, identity_a=a.id, identity_b=b.id,
         score=score.weight if score else None, probability=score.probability if score else None,
@@ -71,7 +123,7 @@ def _vetoed(score: Score) -> bool:
     return vetoed({c.comparison: c.level for c in score.contributions})
 
 
-def _ins_relation(identity: LocalIdentity, other: LocalIdentity) -> str | None:
+def _ins_relation(identity: LocalIdentity, other: LocalIdentity | Candidate) -> str | None:
     """"same_qualified" when both are qualified with the same INS, "different" when both carry
     a valid INS and they differ, else None (the INS then only weighs in the score)."""
     if not (identity.ins_valid and other.ins_valid):
@@ -90,12 +142,12 @@ def link_new_identity(db: Session, identity: LocalIdentity, *, actor: str, chann
 
     model = model or active_model(db)
     f = identity_features(identity)
-    scored = [(c, model.score(f, identity_features(c))) for c in candidates(db, f, exclude=None)]
+    scored = [(c, model.score(f, c.features)) for c in candidate_rows(db, f)]
     scored.sort(key=lambda pair: pair[1].weight, reverse=True)
 
-    target: tuple[LocalIdentity, Score, str] | None = None
-    alerts: list[tuple[str, LocalIdentity, Score]] = []
-    eligible: list[tuple[LocalIdentity, Score]] = []
+    target: tuple[Candidate, Score, str] | None = None
+    alerts: list[tuple[str, Candidate, Score]] = []
+    eligible: list[tuple[Candidate, Score]] = []
     for candidate, score in scored:
         relation = _ins_relation(identity, candidate)
         if relation == "same_qualified":
@@ -133,7 +185,7 @@ def link_new_identity(db: Session, identity: LocalIdentity, *, actor: str, chann
     )
     for kind, candidate, score in alerts:
         _review(db, kind, identity, candidate, score)
-    reindex(db, identity)
+    reindex(db, identity, f, new=True)
     if target is not None:
         return "linked"
     return "review" if any(kind == "doubtful_pair" for kind, _, _ in alerts) else "new"
@@ -166,9 +218,9 @@ def recheck_after_update(db: Session, identity: LocalIdentity, changed: set[str]
             continue
         if (identity.id, mate.id) not in open_pairs:
             _review(db, kind, identity, mate, score)
-    for candidate in candidates(db, f, exclude=identity.id):
+    for candidate in candidate_rows(db, f):
         if candidate.patient_id == identity.patient_id:
             continue
-        score = model.score(f, identity_features(candidate))
+        score = model.score(f, candidate.features)
         if score.probability >= model.review_threshold and (identity.id, candidate.id) not in open_pairs:
             _review(db, "doubtful_pair", identity, candidate, score)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, JSON, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ght.db.base import Base, UtcDateTime, utcnow
@@ -31,7 +31,13 @@ class LocalIdentity(Base):
     """A patient as one establishment knows it: (FINESS juridique, IPP) and the traits it recorded."""
 
     __tablename__ = "local_identity"
-    __table_args__ = (UniqueConstraint("establishment_id", "ipp"),)
+    __table_args__ = (
+        UniqueConstraint("establishment_id", "ipp"),
+        # Demographic search (PDQm: family starts with, birth date) without a full scan.
+        Index("ix_local_identity_birth_name", "birth_name"),
+        Index("ix_local_identity_used_name", "used_name"),
+        Index("ix_local_identity_birth_date", "birth_date"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id"))
@@ -116,6 +122,27 @@ class BlockingKey(Base):
     identity_id: Mapped[int] = mapped_column(
         ForeignKey("local_identity.id"), primary_key=True, index=True
     )
+
+
+class IdentityFeatures(Base):
+    """The comparison features of an active identity (ght.identity.features), written with its
+    blocking keys in the same transaction: the online matcher reads its candidates ready to
+    compare, with no normalisation to redo per candidate."""
+
+    __tablename__ = "identity_features"
+
+    identity_id: Mapped[int] = mapped_column(ForeignKey("local_identity.id"), primary_key=True)
+    bn: Mapped[str] = mapped_column(String(100))
+    bnp: Mapped[str] = mapped_column(String(100))
+    un: Mapped[str] = mapped_column(String(100))
+    gk: Mapped[str] = mapped_column(String(200))
+    fg: Mapped[str] = mapped_column(String(100))
+    bd: Mapped[str] = mapped_column(String(10))
+    sx: Mapped[str] = mapped_column(String(1))
+    bp: Mapped[str] = mapped_column(String(5))
+    pc: Mapped[str] = mapped_column(String(10))
+    ph: Mapped[str] = mapped_column(String(30))
+    ins: Mapped[str] = mapped_column(String(15))
 
 
 class ReviewItem(Base):

@@ -20,6 +20,7 @@ _LIGATURES = str.maketrans({"Œ": "OE", "œ": "OE", "Æ": "AE", "æ": "AE", "ß"
                             "Ð": "D", "ð": "D", "Þ": "TH", "þ": "TH", "Ł": "L", "ł": "L", "Đ": "D", "đ": "D"})
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'"})
 _HYPHENS = str.maketrans({"‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "_": "-"})
+_ASCII_MARKS = {k: v for table in (_APOSTROPHES, _HYPHENS) for k, v in table.items() if k < 128}
 _NOT_ALLOWED = re.compile(r"[^A-Z' -]")
 _ABBREVIATIONS = {"ST": "SAINT", "STE": "SAINTE", "STS": "SAINTS", "STES": "SAINTES"}
 
@@ -28,14 +29,18 @@ _PARTICLES = ("DE LA ", "DE L'", "DES ", "DU ", "DE ", "D'", "LE ", "LA ", "LES 
               "VAN DER ", "VAN DEN ", "VAN ", "VON ", "DI ", "DA ", "DOS ", "DEL ", "DELLA ")
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1 << 18)
 def rniv_name(value: str | None) -> str:
     """The RNIV spelling of a name or given name ('' for an empty value)."""
     if not value:
         return ""
-    text = value.translate(_LIGATURES).translate(_APOSTROPHES).translate(_HYPHENS)
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).upper()
+    if value.isascii():
+        # Nothing to decompose: only the two ASCII marks of the tables below change.
+        text = value.translate(_ASCII_MARKS).upper()
+    else:
+        text = value.translate(_LIGATURES).translate(_APOSTROPHES).translate(_HYPHENS)
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c)).upper()
     text = _NOT_ALLOWED.sub(" ", text)
     text = re.sub(r"\s*-\s*", "-", text)
     text = re.sub(r"\s*'\s*", "'", text)
@@ -45,11 +50,13 @@ def rniv_name(value: str | None) -> str:
     return " ".join(words).strip("-' ")
 
 
+@lru_cache(maxsize=1 << 18)
 def match_key(value: str | None) -> str:
     """The RNIV name without separators: the form names are compared in."""
     return re.sub(r"[ '-]", "", rniv_name(value))
 
 
+@lru_cache(maxsize=1 << 18)
 def without_particles(value: str | None) -> str:
     """The match key of a family name once its leading particles are removed."""
     name = rniv_name(value)

@@ -20,7 +20,7 @@ DEFAULT_PARAMETERS: dict = {
     "prior": 1e-5,
     "comparisons": {
         "birth_name": {"m": [0.80, 0.02, 0.08, 0.05, 0.03, 0.02], "u": [0.002, 0.0002, 0.002, 0.003, 0.03, 0.9628]},
-        "given_names": {"m": [0.80, 0.09, 0.06, 0.03, 0.02], "u": [0.01, 0.002, 0.002, 0.01, 0.976]},
+        "given_names": {"m": [0.80, 0.09, 0.06, 0.03, 0.01, 0.01], "u": [0.01, 0.002, 0.002, 0.01, 0.001, 0.975]},
         "birth_date": {"m": [0.96, 0.01, 0.025, 0.005], "u": [0.00004, 0.00001, 0.003, 0.99695]},
         "sex": {"m": [0.995, 0.005], "u": [0.5, 0.5]},
         "birth_place": {"m": [0.93, 0.03, 0.04], "u": [0.01, 0.25, 0.74]},
@@ -61,6 +61,11 @@ class ScoringModel:
         self.level_weights: dict[str, list[float]] = {}
         for comparison in COMPARISONS:
             mu = parameters["comparisons"][comparison.name]
+            if len(mu["m"]) != len(comparison.levels):
+                # A model stored before this comparison gained a level: its weights would
+                # land on the wrong levels, so the comparison scores with the starting values
+                # until the model is trained again.
+                mu = DEFAULT_PARAMETERS["comparisons"][comparison.name]
             self.level_weights[comparison.name] = [
                 math.log2(max(m, 1e-12) / max(u, 1e-12)) for m, u in zip(mu["m"], mu["u"], strict=True)
             ]

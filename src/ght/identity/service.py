@@ -16,6 +16,7 @@ from ght.db.base import utcnow
 from ght.directory.models import Establishment
 from ght.identity import ins as ins_checks
 from ght.identity import publication as _publication  # noqa: F401  (queues publications of link events in the same transaction)
+from ght.record import compartment as _compartment  # noqa: F401  (moves clinical resources with their identity)
 from ght.identity.models import GhtPatient, IdentityChange, LinkEvent, LocalIdentity
 from ght.identity.normalise import first_given_name, given_names_list, rniv_name, sex_code
 from ght.identity.status import Flag, Status, can_transition
@@ -154,30 +155,36 @@ def record_history(db: Session, identity: LocalIdentity, event: str, *, actor: s
     ))
 
 
-def _completed(data: IdentityInput, identity: LocalIdentity) -> IdentityInput:
-    """An update carries what the source sent; a trait it did not send (empty) keeps its stored
-    value, as in HL7 v2 where an empty field means "not sent", not "erase"."""
+# Traits an update may leave out: HL7 v2 (an empty field means "not sent", not "erase") keeps
+# them all; a FHIR update replaces the resource, so only what FHIR readers may not see back (the
+# INS of an identity that is not qualified) is kept.
+KEEP_UNSENT = ("birth_name", "given_names", "sex", "birth_place", "used_name", "used_given_name",
+               "address", "postcode", "city", "phone", "ins_oid", "birth_date", "ins", "flags")
+KEEP_UNSENT_ON_REPLACE = ("ins", "ins_oid")
+
+
+def _completed(data: IdentityInput, identity: LocalIdentity, keep: tuple[str, ...] = KEEP_UNSENT) -> IdentityInput:
+    """The update, with the traits it did not send (empty) and listed in `keep` taken from the
+    stored identity."""
     kept = {}
-    for name in ("birth_name", "given_names", "sex", "birth_place", "used_name", "used_given_name",
-                 "address", "postcode", "city", "phone", "ins_oid"):
+    for name in keep:
+        if name == "flags":
+            continue
         if not getattr(data, name) and getattr(identity, name):
             kept[name] = getattr(identity, name)
-    if data.birth_date is None and identity.birth_date is not None:
-        kept["birth_date"] = identity.birth_date
-    if not data.ins and identity.ins:
-        kept["ins"] = identity.ins
-    if not data.flags and identity.flags:
+    if "flags" in keep and not data.flags and identity.flags:
         kept["flags"] = tuple(identity.flags.split())
     return replace(data, **kept)
 
 
 def record_identity(
-    db: Session, data: IdentityInput, *, actor: str, channel: str, reference: str | None = None
+    db: Session, data: IdentityInput, *, actor: str, channel: str, reference: str | None = None,
+    replace_traits: bool = False,
 ) -> RecordResult:
     """Create or update the local identity (finess, ipp) and link it to a GHT patient.
 
     A new identity is linked by the matcher (qualified INS, then probabilistic scoring); an
-    update keeps its link unless the traits that changed make the link doubtful, in which case
+    update (`replace_traits`: a FHIR update, which replaces the traits it leaves out) keeps its link unless the traits that changed make the link doubtful, in which case
     a review item is opened (never an automatic move between patients).
     """
     from ght.identity import linkage
@@ -185,7 +192,7 @@ def record_identity(
     establishment = establishment_by_finess(db, data.finess)
     identity = find_identity(db, establishment, data.ipp)
     if identity is not None:
-        data = _completed(data, identity)
+        data = _completed(data, identity, KEEP_UNSENT_ON_REPLACE if replace_traits else KEEP_UNSENT)
     traits = normalised_traits(data, identity)
     if identity is not None and not identity.active:
         raise IdentityRejected("ipp", f"l'IPP {data.ipp} a été fusionné et n'est plus actif")

@@ -1,9 +1,11 @@
-"""Training of the Fellegi–Sunter parameters with Splink (DuckDB engine) on the territory's
-own identities: u by random sampling, m by expectation-maximisation, the prior from
-deterministic rules. The result is stored (ght.identity.scoring.store_model) and used online."""
+"""Training of the Fellegi–Sunter parameters with Splink (DuckDB, or Spark when configured:
+ght.identity.engines) on the territory's own identities: u by random sampling, m by
+expectation-maximisation, the prior from deterministic rules. The result is stored
+(ght.identity.scoring.store_model) and used online."""
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import duckdb
@@ -14,9 +16,10 @@ from ght.identity.scoring import DEFAULT_PARAMETERS
 log = logging.getLogger("ght.identity.training")
 
 # EM needs blocking rules that leave the trained comparisons free to vary: on the birth
-# date (trains the names, places...), then on the names (trains the birth date).
+# date and sex (trains the names, places...), then on the names (trains the birth date and
+# sex). The sex halves the date blocks, and the time EM takes on a million identities.
 EM_BLOCKING_RULES = (
-    "l.bd = r.bd AND l.bd <> ''",
+    "l.bd = r.bd AND l.sx = r.sx AND l.bd <> ''",
     "l.bn = r.bn AND l.fg = r.fg AND l.bn <> ''",
 )
 # Pairs that are almost surely the same person, to estimate the prior.
@@ -55,16 +58,54 @@ def splink_settings(parameters: dict = DEFAULT_PARAMETERS) -> dict:
 
 def train(con: duckdb.DuckDBPyConnection, table: str, *, seed: int = 1) -> dict:
     """Parameters trained on `table` (one row per identity: unique_id and the feature columns)."""
-    from splink import DuckDBAPI, Linker
+    from splink import Linker
+
+    from ght.identity.engines import splink_table
 
     count = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-    db_api = DuckDBAPI(connection=con)
-    linker = Linker(db_api.register(table), splink_settings(), log_level=logging.ERROR)
+    # DuckDB, or Spark when GHT_LINKAGE_ENGINE says so (ght.identity.engines).
+    linker = Linker(splink_table(con, table), splink_settings(), log_level=logging.ERROR)
     linker.training.estimate_probability_two_random_records_match(list(DETERMINISTIC_RULES), recall=0.8)
     linker.training.estimate_u_using_random_sampling(max_pairs=min(5e6, max(1e5, count * 20)), seed=seed)
     for rule in EM_BLOCKING_RULES:
-        linker.training.estimate_parameters_using_expectation_maximisation(rule, fix_u_probabilities=True)
+        # Splink's Linker consumes the settings it is given: each rebuild gets its own copy.
+        linker = _expectation_maximisation(linker, rule, lambda settings: Linker(
+            splink_table(con, table), copy.deepcopy(settings), log_level=logging.ERROR))
     return _parameters_of(linker.misc.save_model_to_json())
+
+
+def _expectation_maximisation(linker, rule: str, relink):
+    """One EM round. On some territories EM drives the m of a "different" level to exactly 0
+    (every pair at that level is a certain non-match), which Splink 5 refuses (ValueError). Then
+    the round is run again with the m of each comparison's last level fixed at its current value,
+    floored: that error rate cannot be learnt from pairs blocked to agree; if it still fails,
+    the round is skipped and the parameters stay as they were (logged)."""
+    model = linker.misc.save_model_to_json()  # a failed round leaves the linker half-changed
+    try:
+        linker.training.estimate_parameters_using_expectation_maximisation(rule, fix_u_probabilities=True)
+        return linker
+    except ValueError as exc:
+        if "m_probability" not in str(exc):
+            raise
+        log.info("EM on %s: an m fell to 0; again with the last levels' m fixed", rule)
+    for comparison in model["comparisons"]:
+        levels = [level for level in comparison["comparison_levels"] if not level.get("is_null_level")]
+        last = levels[-1]
+        last["m_probability"] = max(last.get("m_probability") or M_FLOOR, M_FLOOR)
+        last["fix_m_probability"] = True
+    fixed = relink(model)
+    try:
+        fixed.training.estimate_parameters_using_expectation_maximisation(rule, fix_u_probabilities=True)
+    except ValueError as exc:
+        if "m_probability" not in str(exc):
+            raise
+        log.warning("EM on %s skipped: an m fell to 0 again; parameters kept", rule)
+        return fixed
+    # A linker rebuilt from a model leaves out of its saved model the comparisons the rule
+    # blocks on: take the trained comparisons over the model they started from.
+    trained = {c["output_column_name"]: c for c in fixed.misc.save_model_to_json()["comparisons"]}
+    model["comparisons"] = [trained.get(c["output_column_name"], c) for c in model["comparisons"]]
+    return relink(model)
 
 
 def _parameters_of(model: dict) -> dict:

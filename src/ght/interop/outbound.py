@@ -40,6 +40,7 @@ from ght.directory.models import Establishment
 from ght.identity import publication as queue
 from ght.identity.models import LinkEvent, Publication, Subscriber
 from ght.identity.publication import IdentityView, Notice, PatientView
+from ght.interop.fhir.systems import FINESS_SYSTEM, FR_V2_0203, V2_0203
 
 log = logging.getLogger("ght.publish")
 
@@ -207,9 +208,6 @@ def hl7_messages(notice: Notice, publication_id: int, receiver: Receiver, config
 
 # --------------------------------------------------------------------------- FHIR R4
 
-V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
-FR_V2_0203 = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
-FINESS_SYSTEM = "http://finess.sante.gouv.fr"
 GENDERS = {"M": "male", "F": "female"}
 EVENT_LABELS_FR = {
     "link": "Rattachement", "unlink": "Détachement", "merge": "Fusion", "unmerge": "Annulation de fusion",

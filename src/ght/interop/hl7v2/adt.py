@@ -8,10 +8,9 @@ the HL7 field of the IdentityInput field it names.
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ght.directory.models import Establishment, Site
+from ght.directory.lookup import juridique_finess
 from ght.identity import service
 from ght.interop.hl7v2 import pam
 from ght.interop.hl7v2.ack import ErrorCode, Hl7Error, Location
@@ -42,28 +41,22 @@ def refused(exc: service.IdentityRejected, locations: dict[str, Location]) -> Hl
     )
 
 
-def establishment_finess(db: Session, finess: str) -> str:
-    """The FINESS juridique for a FINESS a sender gave: senders often put the FINESS of their
-    site (géographique) where PAM FR expects the establishment's; the IPP belongs to the
-    establishment. Unknown values are passed on for the identity server to refuse."""
-    if db.scalar(select(Establishment.id).where(Establishment.finess_ej == finess)) is not None:
-        return finess
-    juridique = db.scalar(
-        select(Establishment.finess_ej).join(Site, Site.establishment_id == Establishment.id)
-        .where(Site.finess_et == finess)
-    )
-    return juridique or finess
-
-
-def record_identity(db: Session, inbound: Inbound) -> str:
+def recorded_identity(db: Session, inbound: Inbound) -> tuple[service.RecordResult, str]:
+    """The PID's identity recorded (or updated) by the identity server, and its FINESS juridique;
+    a refusal becomes the AE at the HL7 field of the trait at fault."""
     identity = pam.identity_from(inbound.parsed)
-    identity = pam.with_finess(identity, establishment_finess(db, identity.data.finess))
+    identity = pam.with_finess(identity, juridique_finess(db, identity.data.finess))
     try:
         result = service.record_identity(
             db, identity.data, actor=inbound.actor, channel=inbound.channel, reference=inbound.reference
         )
     except service.IdentityRejected as exc:
         raise refused(exc, identity.locations) from exc
+    return result, identity.data.finess
+
+
+def record_identity(db: Session, inbound: Inbound) -> str:
+    result, _ = recorded_identity(db, inbound)
     return f"identity {result.identity_id} patient {result.patient_id} {result.decision}"
 
 
@@ -72,7 +65,7 @@ def merge_identities(db: Session, inbound: Inbound) -> str:
     for merge in pam.merges_from(inbound.parsed):
         try:
             result = service.merge_local_identities(
-                db, establishment_finess(db, merge.finess), merge.surviving_ipp, merge.retired_ipp,
+                db, juridique_finess(db, merge.finess), merge.surviving_ipp, merge.retired_ipp,
                 actor=inbound.actor, channel=inbound.channel, reference=inbound.reference,
             )
         except service.IdentityRejected as exc:
@@ -85,7 +78,7 @@ def change_ipp(db: Session, inbound: Inbound) -> str:
     change = pam.change_from(inbound.parsed)
     try:
         result = service.change_ipp(
-            db, establishment_finess(db, change.finess), change.old_ipp, change.new_ipp,
+            db, juridique_finess(db, change.finess), change.old_ipp, change.new_ipp,
             actor=inbound.actor, channel=inbound.channel, reference=inbound.reference,
         )
     except service.IdentityRejected as exc:

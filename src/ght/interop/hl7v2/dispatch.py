@@ -93,8 +93,11 @@ class Registry:
 
 def default_registry() -> Registry:
     """The routes the listener serves. Each domain adds its own here."""
-    from ght.interop.hl7v2 import adt
+    from ght.interop.hl7v2 import adt, documents, movements, results
 
     registry = Registry()
-    adt.register(registry)
+    adt.register(registry)  # first: an admission records its identity, then its movement
+    movements.register(registry)
+    results.register(registry)
+    documents.register(registry)
     return registry

@@ -1,0 +1,236 @@
+"""FHIR REST interactions on the record's resource types (every supported type but Patient,
+which is the identity server's): read, vread, create (conditional), update (versioned,
+conditional, as create), delete (kept in history), instance and type history, search."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from email.utils import format_datetime
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
+
+from ght.api.deps import get_db, require_role
+from ght.auth.models import AuthSession
+from ght.directory.vocab import Role
+from ght.interop.fhir import patient_versions
+from ght.interop.fhir.http import full_url, read_resource_body, respond, searchset
+from ght.interop.fhir.outcome import Issue, error, operation_outcome
+from ght.interop.fhir.validation import ID_PATTERN, validate
+from ght.record import search as record_search
+from ght.record import store
+from ght.record.models import Resource
+
+RECORD_TYPES = (
+    "Practitioner", "PractitionerRole", "Organization", "Location", "Encounter", "EpisodeOfCare", "Condition",
+    "Observation", "DiagnosticReport", "ImagingStudy", "ServiceRequest", "Procedure", "MedicationRequest",
+    "AllergyIntolerance", "DocumentReference", "Binary", "CareTeam", "CarePlan", "Task", "Communication",
+    "Consent", "AuditEvent", "Endpoint",
+)
+
+# Role gates until the access package's policy decision point (care team, consent, trace).
+READERS = require_role(Role.CLINICIAN.value, Role.NURSE.value, Role.DAC_COORDINATOR.value)
+WRITERS = require_role(Role.CLINICIAN.value, Role.NURSE.value)
+
+router = APIRouter(prefix="/fhir", tags=["FHIR dossier partagé"])
+
+
+def resource_type_of(name: str) -> str:
+    if name not in RECORD_TYPES:
+        raise error(404, "not-supported", f"type de ressource non pris en charge : {name}")
+    return name
+
+
+def context_of(auth: AuthSession) -> store.WriteContext:
+    return store.WriteContext(actor=auth.account.username, establishment_id=auth.account.establishment_id)
+
+
+def _headers(request: Request, resource_type: str, fhir_id: str, version: int, at) -> dict[str, str]:
+    return {"ETag": f'W/"{version}"', "Last-Modified": format_datetime(at, usegmt=True),
+            "Location": full_url(request, f"{resource_type}/{fhir_id}/_history/{version}")}
+
+
+def _answer(request: Request, written: store.Written, status: int) -> object:
+    headers = _headers(request, written.body["resourceType"], written.body["id"], written.version, written.last_updated)
+    prefer = request.headers.get("prefer", "")
+    if "return=minimal" in prefer:
+        return respond(None, status, headers)
+    if "return=OperationOutcome" in prefer:
+        return respond(operation_outcome([Issue("informational", "enregistré", severity="information")]), status, headers)
+    return respond(written.body, status, headers)
+
+
+def conditional_matches(db: Session, resource_type: str, condition: str, name: str) -> list[Resource]:
+    items = parse_qsl(condition.lstrip("?"), keep_blank_values=True)
+    if not items:
+        raise error(400, "required", "condition de recherche vide", name)
+    query = record_search.compile_query(db, resource_type, items, lenient=False)
+    query.count = 2
+    return record_search.run(db, query)[1]
+
+
+# ------------------------------------------------------------------------------ type level
+
+
+@router.post("/{resource_type}", summary="Créer (If-None-Exist pour une création conditionnelle)")
+async def create(resource_type: str, request: Request, db: Session = Depends(get_db),
+                 auth: AuthSession = Depends(WRITERS)):
+    resource_type = resource_type_of(resource_type)
+    body = validate(await read_resource_body(request), resource_type)
+    condition = request.headers.get("if-none-exist")
+    if condition:
+        matches = conditional_matches(db, resource_type, condition, "If-None-Exist")
+        if len(matches) > 1:
+            raise error(412, "multiple-matches", f"If-None-Exist « {condition} » désigne plusieurs ressources")
+        if matches:
+            found = matches[0]
+            return respond(found.body, 200, _headers(request, resource_type, found.fhir_id, found.version,
+                                                     found.last_updated))
+    written = store.create(db, body, context_of(auth))
+    db.commit()
+    return _answer(request, written, 201)
+
+
+@router.put("/{resource_type}", summary="Mise à jour conditionnelle (critères de recherche)")
+async def conditional_update(resource_type: str, request: Request, db: Session = Depends(get_db),
+                             auth: AuthSession = Depends(WRITERS)):
+    resource_type = resource_type_of(resource_type)
+    body = validate(await read_resource_body(request), resource_type)
+    matches = conditional_matches(db, resource_type, str(request.url.query), "query")
+    if len(matches) > 1:
+        raise error(412, "multiple-matches", "la condition désigne plusieurs ressources")
+    if matches:
+        if body.get("id") and body["id"] != matches[0].fhir_id:
+            raise error(400, "invalid", f"id {body['id']} différent de la ressource trouvée ({matches[0].fhir_id})",
+                        f"{resource_type}.id")
+        written = store.update(db, body, matches[0].fhir_id, context_of(auth), if_match=request.headers.get("if-match"))
+    else:
+        fhir_id = body.get("id") or store.new_id()
+        written = store.create(db, body, context_of(auth), fhir_id=fhir_id)
+    db.commit()
+    return _answer(request, written, 201 if written.created else 200)
+
+
+@router.get("/{resource_type}/_history", summary="Historique du type")
+def type_history(resource_type: str, request: Request, db: Session = Depends(get_db),
+                 auth: AuthSession = Depends(READERS)):
+    resource_type = resource_type_of(resource_type)
+    query = record_search.compile_query(db, resource_type, [(k, v) for k, v in request.query_params.multi_items()
+                                                            if k in ("_count", "_offset")], lenient=False)
+    total, rows = store.type_history(db, resource_type, limit=query.count, offset=query.offset)
+    entries = [_history_entry(request, resource_type, fhir_id, version) for fhir_id, version in rows]
+    bundle = searchset(request, f"{resource_type}/_history", entries, total=total, count=query.count,
+                       offset=query.offset)
+    return respond({**bundle, "type": "history"})
+
+
+def _history_entry(request: Request, resource_type: str, fhir_id: str, version) -> dict:
+    entry = {"fullUrl": full_url(request, f"{resource_type}/{fhir_id}"),
+             "request": {"method": version.method, "url": f"{resource_type}/{fhir_id}" if version.method != "POST"
+                         else resource_type},
+             "response": {"status": {"POST": "201", "PUT": "200", "DELETE": "204"}[version.method],
+                          "etag": f'W/"{version.version}"',
+                          "lastModified": version.last_updated.isoformat(timespec="milliseconds")}}
+    if version.body is not None:
+        entry["resource"] = version.body
+    return entry
+
+
+@router.get("/{resource_type}", summary="Rechercher")
+def search(resource_type: str, request: Request, db: Session = Depends(get_db),
+           auth: AuthSession = Depends(READERS)):
+    resource_type = resource_type_of(resource_type)
+    lenient = "handling=lenient" in request.headers.get("prefer", "")
+    query = record_search.compile_query(db, resource_type, list(request.query_params.multi_items()), lenient=lenient)
+    total, page = record_search.run(db, query)
+    entries = [{"fullUrl": full_url(request, f"{r.resource_type}/{r.fhir_id}"), "resource": r.body,
+                "search": {"mode": "match"}} for r in page]
+    extra, patients = record_search.included(db, query, page)
+    entries += [{"fullUrl": full_url(request, f"{r.resource_type}/{r.fhir_id}"), "resource": r.body,
+                 "search": {"mode": "include"}} for r in extra]
+    entries += [{"fullUrl": full_url(request, f"Patient/{fhir_id}"), "resource": body, "search": {"mode": "include"}}
+                for _, fhir_id in patients if (body := patient_versions.patient_body(db, fhir_id, request.app.state.ght_oid)) is not None]
+    outcome = None
+    if query.ignored:
+        outcome = operation_outcome([Issue("not-supported", f"paramètre ignoré : {k}", k, "warning")
+                                     for k in query.ignored])
+    return respond(searchset(request, resource_type, entries, total=total, count=query.count, offset=query.offset,
+                             outcome=outcome))
+
+
+# ------------------------------------------------------------------------------ instance level
+
+
+@router.get("/{resource_type}/{fhir_id}/_history/{version}", summary="Lire une version")
+def vread(resource_type: str, fhir_id: str, version: str, request: Request, db: Session = Depends(get_db),
+          auth: AuthSession = Depends(READERS)):
+    resource_type = resource_type_of(resource_type)
+    if not version.isdigit():
+        raise error(404, "not-found", f"version « {version} » inconnue")
+    found = store.vread(db, resource_type, fhir_id, int(version))
+    return respond(found.body, 200, _headers(request, resource_type, fhir_id, found.version, found.last_updated))
+
+
+@router.get("/{resource_type}/{fhir_id}/_history", summary="Historique d'une ressource")
+def instance_history(resource_type: str, fhir_id: str, request: Request, db: Session = Depends(get_db),
+                     auth: AuthSession = Depends(READERS)):
+    resource_type = resource_type_of(resource_type)
+    entries = [_history_entry(request, resource_type, fhir_id, v) for v in store.instance_history(db, resource_type, fhir_id)]
+    return respond({"resourceType": "Bundle", "type": "history", "total": len(entries), "entry": entries})
+
+
+@router.get("/{resource_type}/{fhir_id}", summary="Lire")
+def read(resource_type: str, fhir_id: str, request: Request, db: Session = Depends(get_db),
+         auth: AuthSession = Depends(READERS)):
+    resource_type = resource_type_of(resource_type)
+    found = store.read(db, resource_type, fhir_id)
+    headers = _headers(request, resource_type, fhir_id, found.version, found.last_updated)
+    if request.headers.get("if-none-match") == headers["ETag"]:
+        return respond(None, 304, headers)
+    if resource_type == "Binary" and _wants_native(request):
+        return _native(found.body, headers)
+    return respond(found.body, 200, headers)
+
+
+def _wants_native(request: Request) -> bool:
+    """A Binary is served as its own content (a PDF opens in the browser) unless FHIR JSON is
+    asked for (Accept or _format)."""
+    wanted = (request.query_params.get("_format", "") + " " + request.headers.get("accept", "")).lower()
+    return "json" not in wanted
+
+
+def _native(body: dict, headers: dict[str, str]) -> Response:
+    try:
+        content = base64.b64decode(body.get("data", ""), validate=True)
+    except binascii.Error:
+        raise error(500, "exception", "contenu Binary illisible (base64)") from None
+    return Response(content, media_type=body.get("contentType", "application/octet-stream"),
+                    headers={**headers, "X-Content-Type-Options": "nosniff",
+                             "Content-Security-Policy": "sandbox"})
+
+
+@router.put("/{resource_type}/{fhir_id}", summary="Mettre à jour (If-Match pour une mise à jour versionnée)")
+async def update(resource_type: str, fhir_id: str, request: Request, db: Session = Depends(get_db),
+                 auth: AuthSession = Depends(WRITERS)):
+    resource_type = resource_type_of(resource_type)
+    body = validate(await read_resource_body(request), resource_type)
+    if body.get("id") != fhir_id:
+        raise error(400, "invalid", f"l'id de la ressource ({body.get('id')}) doit être celui de l'URL ({fhir_id})",
+                    f"{resource_type}.id")
+    if not ID_PATTERN.match(fhir_id):
+        raise error(400, "value", f"id invalide « {fhir_id} » (1 à 64 caractères A-Z a-z 0-9 - .)", f"{resource_type}.id")
+    written = store.update(db, body, fhir_id, context_of(auth), if_match=request.headers.get("if-match"))
+    db.commit()
+    return _answer(request, written, 201 if written.created else 200)
+
+
+@router.delete("/{resource_type}/{fhir_id}", summary="Supprimer (conservé dans l'historique)")
+def delete(resource_type: str, fhir_id: str, request: Request, db: Session = Depends(get_db),
+           auth: AuthSession = Depends(WRITERS)):
+    resource_type = resource_type_of(resource_type)
+    version = store.remove(db, resource_type, fhir_id, if_match=request.headers.get("if-match"))
+    db.commit()
+    headers = {"ETag": f'W/"{version}"'} if version else {}
+    return respond(None, 204, headers)
