@@ -17,17 +17,15 @@ import platform
 import statistics
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
-from ght.db.engine import make_engine, normalise_url  # noqa: E402
+from ght.db.engine import make_engine  # noqa: E402
 from ght.db.migrate import upgrade  # noqa: E402
+from ght.db.scratch import scratch_database  # noqa: E402
 from ght.demo import GeneratorConfig, generate  # noqa: E402
 from ght.demo.bootstrap import load_identities  # noqa: E402
 from ght.directory.seed import create_demo_accounts, load_directory  # noqa: E402
@@ -38,18 +36,7 @@ def new_database(work: Path, postgres: str | None, run: int):
     """(url, drop) of an empty database for one run."""
     if postgres is None:
         return f"sqlite:///{work / f'run-{run}.db'}", lambda: None
-    server = make_url(normalise_url(postgres))
-    name = f"ght_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return server.set(database=name).render_as_string(hide_password=False), drop
+    return scratch_database(postgres, "ght_bench")
 
 
 def one_run(territory, directory: Path, url: str) -> tuple[float, int]:

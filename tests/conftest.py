@@ -4,35 +4,19 @@ GHT_TEST_POSTGRES_URL is set), created and dropped by the fixtures, and a real H
 from __future__ import annotations
 
 import os
-import uuid
 from collections import Counter
 
 import pytest
-from sqlalchemy import create_engine, delete, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import delete
 
 from ght.config import Settings
-from ght.db.engine import make_engine, normalise_url, session_factory
+from ght.db.engine import make_engine, session_factory
 from ght.db.migrate import all_metadata, upgrade
+from ght.db.scratch import scratch_database
 from support import PASSWORD, LiveServer, free_port
 
 POSTGRES_URL = os.environ.get("GHT_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
-
-
-def _create_postgres_database() -> tuple[str, callable]:
-    server = make_url(normalise_url(POSTGRES_URL))
-    name = f"ght_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return server.set(database=name).render_as_string(hide_password=False), drop
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -41,7 +25,7 @@ def database_url(request, tmp_path_factory):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'ght-test.db'}"
         return
-    url, drop = _create_postgres_database()
+    url, drop = scratch_database(POSTGRES_URL, "ght_test")
     try:
         yield url
     finally:
