@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from ght.api.deps import get_db, require_bearer
 from ght.auth.models import AuthSession
 from ght.interop.fhir import patient_routes, patient_versions
-from ght.interop.fhir.http import PREFIX, full_url, read_resource_body, respond
+from ght.interop.fhir.http import PREFIX, fhir_body, full_url, respond
 from ght.interop.fhir.outcome import FhirError, Issue, error, operation_outcome
 from ght.interop.fhir.resource_routes import RECORD_TYPES, conditional_matches, context_of
 from ght.interop.fhir.validation import validate
@@ -191,8 +191,8 @@ def _assign_ids(entries: list[Entry]) -> dict[str, str]:
 
 
 @router.post("", summary="Lot (batch) ou transaction")
-async def bundle(request: Request, db: Session = Depends(get_db), auth: AuthSession = Depends(require_bearer)):
-    raw = await read_resource_body(request)
+def bundle(request: Request, db: Session = Depends(get_db), auth: AuthSession = Depends(require_bearer),
+           raw: Any = Depends(fhir_body)):
     if not isinstance(raw, dict) or raw.get("resourceType") != "Bundle" or raw.get("type") not in ("batch", "transaction"):
         raise error(400, "structure", "un Bundle de type batch ou transaction est attendu", "Bundle.type")
     entries = _entries(raw)

@@ -59,6 +59,13 @@ async def read_resource_body(request: Request) -> Any:
     return parse_json(raw)
 
 
+async def fhir_body(request: Request) -> Any:
+    """The request's resource, as a dependency: read asynchronously, so that the route itself can
+    be a plain function that FastAPI runs in its thread pool — a route doing synchronous database
+    work on the event loop would stall every other request while it writes."""
+    return await read_resource_body(request)
+
+
 class RejectNulInQuery:
     """ASGI middleware: a NUL character in a /fhir URL is refused (400 OperationOutcome) before
     any route; PostgreSQL cannot compare text with NUL, and no FHIR value contains one."""

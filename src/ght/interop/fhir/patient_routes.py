@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from email.utils import format_datetime
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
@@ -29,7 +30,7 @@ from ght.interop.fhir import patient as frcore
 from ght.interop.fhir import patient_versions as versions
 from ght.interop.fhir import systems as s
 from ght.interop.fhir.http import (
-    date_range, full_url, page_size, read_resource_body, respond, searchset, split_token,
+    date_range, fhir_body, full_url, page_size, respond, searchset, split_token,
 )
 from ght.interop.fhir.outcome import FhirError, Issue, error, operation_outcome
 from ght.interop.fhir.validation import validate
@@ -143,8 +144,9 @@ def _check_if_match(request: Request, identity: LocalIdentity) -> None:
 
 
 @router.post("", summary="Créer une identité locale (Patient FR Core)")
-async def create(request: Request, db: Session = Depends(get_db), auth: AuthSession = Depends(WRITERS)):
-    body = validate(await read_resource_body(request), "Patient")
+def create(request: Request, db: Session = Depends(get_db), auth: AuthSession = Depends(WRITERS),
+           raw: Any = Depends(fhir_body)):
+    body = validate(raw, "Patient")
     data = _identity_input(db, body)
     condition = request.headers.get("if-none-exist")
     if condition:
@@ -174,8 +176,9 @@ def conditional_matches(request: Request, db: Session, condition: str) -> list[L
 
 
 @router.put("", summary="Mise à jour conditionnelle (identifier=système|valeur)")
-async def conditional_update(request: Request, db: Session = Depends(get_db), auth: AuthSession = Depends(WRITERS)):
-    body = validate(await read_resource_body(request), "Patient")
+def conditional_update(request: Request, db: Session = Depends(get_db), auth: AuthSession = Depends(WRITERS),
+                       raw: Any = Depends(fhir_body)):
+    body = validate(raw, "Patient")
     matches = conditional_matches(request, db, str(request.url.query))
     if len(matches) > 1:
         raise error(412, "multiple-matches", "la condition désigne plusieurs patients")
@@ -231,8 +234,9 @@ def ihe_pix(request: Request, db: Session = Depends(get_db), auth: AuthSession =
 
 
 @router.post("/$match", summary="Recherche de correspondances avec score et niveau de certitude")
-async def match(request: Request, db: Session = Depends(get_db), auth: AuthSession = Depends(READERS)):
-    body = await read_resource_body(request)
+def match(request: Request, db: Session = Depends(get_db), auth: AuthSession = Depends(READERS),
+          raw: Any = Depends(fhir_body)):
+    body = raw
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
         raise error(400, "structure", "une ressource Parameters est attendue (paramètre resource : Patient)")
     validate(body, "Parameters")
@@ -366,9 +370,9 @@ def read(resource_id: str, request: Request, db: Session = Depends(get_db), auth
 
 
 @router.put("/{resource_id}", summary="Mettre à jour une identité locale")
-async def update(resource_id: str, request: Request, db: Session = Depends(get_db),
-                 auth: AuthSession = Depends(WRITERS)):
-    body = validate(await read_resource_body(request), "Patient")
+def update(resource_id: str, request: Request, db: Session = Depends(get_db),
+                 auth: AuthSession = Depends(WRITERS), raw: Any = Depends(fhir_body)):
+    body = validate(raw, "Patient")
     if body.get("id") != resource_id:
         raise error(400, "invalid", f"l'id de la ressource ({body.get('id')}) doit être celui de l'URL ({resource_id})",
                     "Patient.id")

@@ -9,6 +9,8 @@ import binascii
 from email.utils import format_datetime
 from urllib.parse import parse_qsl
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
@@ -16,7 +18,7 @@ from ght.api.deps import get_db, require_role
 from ght.auth.models import AuthSession
 from ght.directory.vocab import Role
 from ght.interop.fhir import patient_versions
-from ght.interop.fhir.http import full_url, read_resource_body, respond, searchset
+from ght.interop.fhir.http import fhir_body, full_url, respond, searchset
 from ght.interop.fhir.outcome import Issue, error, operation_outcome
 from ght.interop.fhir.validation import ID_PATTERN, validate
 from ght.record import search as record_search
@@ -75,10 +77,10 @@ def conditional_matches(db: Session, resource_type: str, condition: str, name: s
 
 
 @router.post("/{resource_type}", summary="Créer (If-None-Exist pour une création conditionnelle)")
-async def create(resource_type: str, request: Request, db: Session = Depends(get_db),
-                 auth: AuthSession = Depends(WRITERS)):
+def create(resource_type: str, request: Request, db: Session = Depends(get_db),
+                 auth: AuthSession = Depends(WRITERS), raw: Any = Depends(fhir_body)):
     resource_type = resource_type_of(resource_type)
-    body = validate(await read_resource_body(request), resource_type)
+    body = validate(raw, resource_type)
     condition = request.headers.get("if-none-exist")
     if condition:
         matches = conditional_matches(db, resource_type, condition, "If-None-Exist")
@@ -94,10 +96,10 @@ async def create(resource_type: str, request: Request, db: Session = Depends(get
 
 
 @router.put("/{resource_type}", summary="Mise à jour conditionnelle (critères de recherche)")
-async def conditional_update(resource_type: str, request: Request, db: Session = Depends(get_db),
-                             auth: AuthSession = Depends(WRITERS)):
+def conditional_update(resource_type: str, request: Request, db: Session = Depends(get_db),
+                             auth: AuthSession = Depends(WRITERS), raw: Any = Depends(fhir_body)):
     resource_type = resource_type_of(resource_type)
-    body = validate(await read_resource_body(request), resource_type)
+    body = validate(raw, resource_type)
     matches = conditional_matches(db, resource_type, str(request.url.query), "query")
     if len(matches) > 1:
         raise error(412, "multiple-matches", "la condition désigne plusieurs ressources")
@@ -212,10 +214,10 @@ def _native(body: dict, headers: dict[str, str]) -> Response:
 
 
 @router.put("/{resource_type}/{fhir_id}", summary="Mettre à jour (If-Match pour une mise à jour versionnée)")
-async def update(resource_type: str, fhir_id: str, request: Request, db: Session = Depends(get_db),
-                 auth: AuthSession = Depends(WRITERS)):
+def update(resource_type: str, fhir_id: str, request: Request, db: Session = Depends(get_db),
+                 auth: AuthSession = Depends(WRITERS), raw: Any = Depends(fhir_body)):
     resource_type = resource_type_of(resource_type)
-    body = validate(await read_resource_body(request), resource_type)
+    body = validate(raw, resource_type)
     if body.get("id") != fhir_id:
         raise error(400, "invalid", f"l'id de la ressource ({body.get('id')}) doit être celui de l'URL ({fhir_id})",
                     f"{resource_type}.id")

@@ -1,0 +1,481 @@
+"""Benchmark of the shared record's FHIR API under load (issue 4), beside the raw database
+throughput of the equivalent queries, as the limit, in the same run.
+
+    .venv/bin/python bench/record_api.py [--patients 10000] [--resources 100000] [--clients 50]
+        [--seconds 20] [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+
+The issue's full size: --patients 100000 --resources 1000000.
+
+A fresh PostgreSQL database is created (and dropped at the end) holding a generated territory's
+directory, accounts and linked identities (as `ght demo start` leaves it). The real server
+(`ght serve`) runs as a separate process; this process is the load generator: --clients
+asyncio clients (httpx, keep-alive) with a clinician's bearer token. Scenarios:
+transaction ingest (bundles of 100 Observation/Encounter, which also creates the data the
+other scenarios read), read by id, search by patient, search by identifier, each for
+--seconds (ingest: until --resources exist); then the same queries through psycopg alone
+(--clients connections), and `Patient/$everything` for a patient with 2,000 resources from 5
+establishments (median of 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+from psycopg.types.json import Jsonb  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from ght.db.engine import make_engine, normalise_url, session_factory  # noqa: E402
+from ght.db.migrate import upgrade  # noqa: E402
+from ght.demo import GeneratorConfig, generate  # noqa: E402
+from ght.demo.bootstrap import load_identities  # noqa: E402
+from ght.directory.seed import DEMO_PASSWORD, create_demo_accounts, load_directory  # noqa: E402
+from ght.record import store  # noqa: E402
+from ght.record.indexing import extract  # noqa: E402
+
+BUNDLE = 100
+EVERYTHING_RESOURCES = 2000
+TARGETS = {"read by id": (1500, 30.0), "search by patient": (500, None), "transaction ingest": (2000, None)}
+
+
+# ------------------------------------------------------------------------------ set-up
+
+
+def new_database(postgres: str):
+    """(url, drop) of a new database on the server."""
+    server = make_url(normalise_url(postgres))
+    name = f"ght_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return server.set(database=name).render_as_string(hide_password=False), drop
+
+
+def load_territory(url: str, patients: int, work: Path) -> None:
+    territory = generate(GeneratorConfig(patients=patients, seed=1, clinical=False), work / "territory")
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        with session_factory(engine)() as db:
+            load_directory(db, territory)
+            create_demo_accounts(db)
+            db.commit()
+        load_identities(engine, work / "territory")
+    finally:
+        engine.dispose()
+
+
+def libpq(url: str) -> str:
+    """The SQLAlchemy URL as psycopg takes it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(url: str, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "GHT_DATABASE_URL": url, "GHT_SECRET_KEY": secrets.token_hex(32)}
+    process = subprocess.Popen([str(Path(sys.executable).parent / "ght"), "serve", "--port", str(port)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError("the server did not become healthy")
+
+
+# ------------------------------------------------------------------------------ resources
+
+START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def resource(n: int, identity: int, source: str | None = None) -> dict:
+    """Resource number n about local Patient `identity`: one in five an Encounter."""
+    at = (START + timedelta(minutes=n)).isoformat()
+    common = {"subject": {"reference": f"Patient/{identity}"}, "identifier": [{"system": "urn:bench", "value": str(n)}]}
+    if source:
+        common["meta"] = {"source": source}
+    if n % 5 == 0:
+        return {"resourceType": "Encounter", "status": "finished", **common,
+                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+                "period": {"start": at, "end": at}}
+    return {"resourceType": "Observation", "status": "final", **common,
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Fréquence cardiaque"}]},
+            "effectiveDateTime": at,
+            "valueQuantity": {"value": 60 + n % 40, "unit": "/min", "system": "http://unitsofmeasure.org",
+                              "code": "/min"}}
+
+
+def transaction(resources: list[dict]) -> dict:
+    return {"resourceType": "Bundle", "type": "transaction",
+            "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": r,
+                       "request": {"method": "POST", "url": r["resourceType"]}} for r in resources]}
+
+
+# ------------------------------------------------------------------------------ load
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.units = 0  # requests, or resources for ingest
+        self.elapsed = 0.0
+        self.first_error = ""
+
+    def line(self, name: str, unit: str = "req") -> dict:
+        lat = sorted(self.latencies)
+        q = (lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000) if lat else (lambda p: float("nan"))
+        return {"scenario": name, "rate": self.units / self.elapsed, "unit": unit, "requests": len(lat),
+                "p50": q(0.50), "p99": q(0.99), "errors": self.errors, "first_error": self.first_error}
+
+
+async def drive(clients: int, seconds: float, one, stop_when=None) -> Stats:
+    """`clients` loops calling `one()` (-> units done, or raises) until `seconds` pass or stop_when()."""
+    stats = Stats()
+    end = time.perf_counter() + seconds
+
+    async def loop() -> None:
+        while time.perf_counter() < end and not (stop_when and stop_when()):
+            t = time.perf_counter()
+            try:
+                units = await one()
+            except Exception as exc:  # noqa: BLE001 - every failure is counted, the first one shown
+                stats.errors += 1
+                stats.first_error = stats.first_error or repr(exc)[:300]
+                continue
+            stats.latencies.append(time.perf_counter() - t)
+            stats.units += units
+
+    started = time.perf_counter()
+    await asyncio.gather(*(loop() for _ in range(clients)))
+    stats.elapsed = time.perf_counter() - started
+    return stats
+
+
+def check(response: httpx.Response) -> None:
+    if not 200 <= response.status_code < 300:
+        raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
+
+
+async def api_scenarios(base: str, token: str, dsn: str, args, identities: list[tuple[int, str, int]]):
+    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+    # A new client (new connections) per scenario: a connection left idle at the end of one
+    # scenario past the server's keep-alive timeout (5 s) would fail the next one's first request.
+    def client() -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=120)
+
+    http = client()
+    try:
+        observations: list[str] = []
+        patients_with_data: set[int] = set()
+        counter = iter(range(args.resources // BUNDLE))
+
+        async def ingest() -> int:
+            chunk = next(counter)
+            rows = []
+            for n in range(chunk * BUNDLE, (chunk + 1) * BUNDLE):
+                identity = identities[n % len(identities)][0]
+                rows.append(resource(n, identity))
+                patients_with_data.add(identity)
+            response = await http.post("/fhir", json=transaction(rows), headers={"Content-Type": "application/fhir+json"})
+            check(response)
+            for entry in response.json()["entry"]:
+                location = entry["response"]["location"]
+                if location.startswith("Observation/"):
+                    observations.append(location.split("/")[1])
+            return BUNDLE
+
+        # The whole ingest is timed (not --seconds): it creates the data the reads need.
+        results = {"transaction ingest": (await drive(args.clients, 1e9, ingest, stop_when=lambda: _exhausted(counter)))
+                   .line("transaction ingest", "resources")}
+        print(_format(results["transaction ingest"]), flush=True)
+        # Fresh planner statistics, as autovacuum would leave them on a live base: right after a
+        # bulk ingest they are stale, and the patient search plan scans the whole type index.
+        with psycopg.connect(dsn, autocommit=True) as c:
+            c.execute("ANALYZE")
+        observation_numbers = [n for n in range(args.resources // BUNDLE * BUNDLE) if n % 5]
+        with_data = sorted(patients_with_data)
+
+        async def read() -> int:
+            check(await http.get(f"/fhir/Observation/{random.choice(observations)}"))
+            return 1
+
+        async def by_patient() -> int:
+            check(await http.get("/fhir/Observation", params={"patient": str(random.choice(with_data)), "_count": "20"}))
+            return 1
+
+        async def by_identifier() -> int:
+            check(await http.get("/fhir/Observation", params={"identifier": f"urn:bench|{random.choice(observation_numbers)}"}))
+            return 1
+
+        for name, one in (("read by id", read), ("search by patient", by_patient), ("search by identifier", by_identifier)):
+            await http.aclose()
+            http = client()
+            results[name] = (await drive(args.clients, args.seconds, one)).line(name)
+            print(_format(results[name]), flush=True)
+        return results, observations, with_data, observation_numbers
+    finally:
+        await http.aclose()
+
+
+def _exhausted(counter) -> bool:
+    # `next` on an exhausted iterator raises inside ingest (an error): peek without consuming.
+    return counter.__length_hint__() == 0
+
+
+# ------------------------------------------------------------------------------ raw limit
+
+
+async def raw_scenarios(dsn: str, args, observations, with_data, observation_numbers, prepared) -> dict:
+    connections = [await psycopg.AsyncConnection.connect(dsn, autocommit=True) for _ in range(args.clients)]
+    free: asyncio.Queue = asyncio.Queue()
+    for c in connections:
+        free.put_nowait(c)
+    ght_of: dict[int, str] = {}
+    async with connections[0].cursor() as cur:
+        await cur.execute("SELECT id, patient_id FROM local_identity")
+        ght_of = dict(await cur.fetchall())
+
+    async def with_connection(work) -> int:
+        connection = await free.get()
+        try:
+            return await work(connection)
+        finally:
+            free.put_nowait(connection)
+
+    async def read(c) -> int:
+        cur = await c.execute("SELECT body FROM fhir_resource WHERE resource_type=%s AND fhir_id=%s",
+                              ("Observation", random.choice(observations)))
+        assert await cur.fetchone() is not None
+        return 1
+
+    async def by_patient(c) -> int:
+        patient = ght_of[random.choice(with_data)]
+        where = "resource_type='Observation' AND deleted=false AND ght_patient_id = ANY(%s)"
+        await (await c.execute(f"SELECT count(*) FROM fhir_resource WHERE {where}", ([patient],))).fetchone()
+        await (await c.execute(f"SELECT body FROM fhir_resource WHERE {where} ORDER BY last_updated DESC, id DESC "
+                               "LIMIT 20", ([patient],))).fetchall()
+        return 1
+
+    async def by_identifier(c) -> int:
+        where = ("resource_type='Observation' AND deleted=false AND id IN (SELECT resource_id FROM search_token "
+                 "WHERE resource_type='Observation' AND param='identifier' AND system=%s AND code=%s)")
+        values = ("urn:bench", str(random.choice(observation_numbers)))
+        await (await c.execute(f"SELECT count(*) FROM fhir_resource WHERE {where}", values)).fetchone()
+        rows = await (await c.execute(f"SELECT body FROM fhir_resource WHERE {where} ORDER BY last_updated DESC, "
+                                      "id DESC LIMIT 20", values)).fetchall()
+        assert rows
+        return 1
+
+    serial = iter(range(10**9))
+
+    async def ingest(c) -> int:
+        # One bundle's rows, as the store writes them, in one transaction: resources, versions, index rows.
+        batch = prepared[next(serial) % len(prepared)]
+        tag = uuid.uuid4().hex[:20]
+        async with c.transaction():
+            cur = await c.execute("SELECT nextval(pg_get_serial_sequence('fhir_resource','id')) "
+                                  "FROM generate_series(1, %s)", (len(batch),))
+            ids = [r[0] for r in await cur.fetchall()]
+            at = datetime.now(timezone.utc)
+            async with c.cursor() as cur:
+                await cur.executemany(
+                    "INSERT INTO fhir_resource (id, resource_type, fhir_id, version, last_updated, deleted, "
+                    "ght_patient_id, local_identity_id, source_establishment_id, body) "
+                    "VALUES (%s,%s,%s,1,%s,false,%s,%s,%s,%s)",
+                    [(i, t, f"raw{tag}{k}", at, g, li, e, Jsonb(b)) for k, (i, (t, g, li, e, b, _)) in enumerate(zip(ids, batch))])
+                await cur.executemany(
+                    "INSERT INTO fhir_resource_version (resource_id, version, resource_type, last_updated, method, "
+                    "deleted, body) VALUES (%s,1,%s,%s,'POST',false,%s)",
+                    [(i, t, at, Jsonb(b)) for i, (t, g, li, e, b, _) in zip(ids, batch)])
+                tables: dict[str, tuple[list[str], list[tuple]]] = {}
+                for i, (t, _, _, _, _, index) in zip(ids, batch):
+                    for table, rows in store.index_rows(i, t, index).items():
+                        for row in rows:
+                            columns, values = tables.setdefault(table.__tablename__, (list(row), []))
+                            values.append(tuple(row[k] for k in columns))
+                for name, (columns, values) in tables.items():
+                    await cur.executemany(f"INSERT INTO {name} ({', '.join(columns)}) VALUES "
+                                          f"({', '.join(['%s'] * len(columns))})", values)
+        return len(batch)
+
+    results = {}
+    for name, one in (("read by id", read), ("search by patient", by_patient),
+                      ("search by identifier", by_identifier), ("transaction ingest", ingest)):
+        results[name] = (await drive(args.clients, args.seconds, lambda one=one: with_connection(one))).line(
+            name, "resources" if name == "transaction ingest" else "req")
+        print("raw " + _format(results[name]), flush=True)
+    for c in connections:
+        await c.close()
+    return results
+
+
+def prepare_raw(dsn: str, count: int) -> list[list[tuple]]:
+    """Bundles of rows for the raw ingest, built before the timing (the limit is the database's):
+    (type, GHT patient, local identity, establishment, body, extracted index values)."""
+    with psycopg.connect(dsn) as c:
+        identities = c.execute("SELECT id, patient_id, establishment_id FROM local_identity ORDER BY id").fetchall()
+    bundles = []
+    for b in range(count):
+        rows = []
+        for n in range(b * BUNDLE, (b + 1) * BUNDLE):
+            identity, patient, establishment = identities[n % len(identities)]
+            body = resource(10**8 + n, identity)
+            rows.append((body["resourceType"], patient, identity, establishment, body, extract(body)))
+        bundles.append(rows)
+    return bundles
+
+
+# ------------------------------------------------------------------------------ $everything
+
+
+def everything(base: str, token: str, dsn: str, runs: int = 5) -> dict:
+    """A GHT patient with EVERYTHING_RESOURCES resources from 5 establishments (meta.source), via
+    its local identities; $everything timed `runs` times."""
+    with psycopg.connect(dsn) as c:
+        patient, = c.execute("SELECT patient_id FROM local_identity GROUP BY patient_id "
+                             "ORDER BY count(*) DESC, patient_id LIMIT 1").fetchone()
+        identities = [r[0] for r in c.execute("SELECT id FROM local_identity WHERE patient_id=%s", (patient,))]
+        finess = [r[0] for r in c.execute("SELECT finess_ej FROM establishment ORDER BY id LIMIT 5")]
+        before = c.execute("SELECT count(*) FROM fhir_resource WHERE ght_patient_id=%s", (patient,)).fetchone()[0]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
+    with httpx.Client(base_url=base, headers=headers, timeout=120) as http:
+        for b in range(EVERYTHING_RESOURCES // BUNDLE):
+            rows = [resource(2 * 10**8 + n, identities[n % len(identities)], f"urn:finess:{finess[n % len(finess)]}")
+                    for n in range(b * BUNDLE, (b + 1) * BUNDLE)]
+            check(http.post("/fhir", json=transaction(rows)))
+        times, size = [], 0
+        for _ in range(runs):
+            t = time.perf_counter()
+            response = http.get(f"/fhir/Patient/{identities[0]}/$everything")
+            times.append(time.perf_counter() - t)
+            check(response)
+            size = len(response.content)
+            total = response.json()["total"]
+    return {"patient": patient, "identities": len(identities), "establishments": len(finess),
+            "resources": before + EVERYTHING_RESOURCES, "entries": total, "bytes": size,
+            "median_ms": statistics.median(times) * 1000, "runs_ms": [t * 1000 for t in times]}
+
+
+# ------------------------------------------------------------------------------ report
+
+
+def _format(r: dict) -> str:
+    return (f"{r['scenario']:<22} {r['rate']:>9,.0f} {r['unit']}/s  p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms  "
+            f"errors {r['errors']}" + (f"  ({r['first_error']})" if r["errors"] else ""))
+
+
+def report(api: dict, raw: dict, every: dict, args, setup: dict) -> None:
+    print("\n| scenario | API | p50 ms | p99 ms | errors | raw psycopg | API / raw | target | met |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, a in api.items():
+        r = raw[name]
+        target = TARGETS.get(name)
+        if target:
+            rate_ok = a["rate"] >= target[0]
+            p99_ok = target[1] is None or a["p99"] <= target[1]
+            wanted = f"≥ {target[0]:,} {a['unit']}/s" + (f", p99 ≤ {target[1]:.0f} ms" if target[1] else "")
+            met = "yes" if rate_ok and p99_ok else f"no ({a['rate'] / target[0]:.2f} × rate" + (
+                f", p99 {a['p99'] / target[1]:.1f} × limit)" if target[1] else ")")
+        else:
+            wanted, met = "—", "—"
+        print(f"| {name} | {a['rate']:,.0f} {a['unit']}/s | {a['p50']:.1f} | {a['p99']:.1f} | {a['errors']} | "
+              f"{r['rate']:,.0f} {r['unit']}/s | {a['rate'] / r['rate']:.2f} | {wanted} | {met} |")
+    ratio = every["median_ms"] / 300
+    verdict = "yes" if ratio <= 1 else f"no ({ratio:.1f} × target)"
+    print(f"| Patient/$everything ({every['resources']} resources, {every['establishments']} establishments, "
+          f"{every['entries']} entries, {every['bytes'] / 1e6:.1f} MB) | median {every['median_ms']:.0f} ms of 5 "
+          f"({', '.join(f'{t:.0f}' for t in every['runs_ms'])}) | | | | | | ≤ 300 ms | "
+          f"{verdict} |")
+    print(f"\n{args.patients} persons ({setup['identities']} local identities), {args.resources} resources, "
+          f"{args.clients} clients, {args.seconds:.0f} s per scenario, PostgreSQL, Python {platform.python_version()}, "
+          f"{os.cpu_count()} cores, load average {setup['load_before']} before / {os.getloadavg()[0]:.1f} after, "
+          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; set-up {setup['setup_s']:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--patients", type=int, default=10_000, help="persons of the generated territory")
+    parser.add_argument("--resources", type=int, default=100_000, help="resources created by transaction ingest")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=20.0, help="per scenario")
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    load_before = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    started = time.perf_counter()
+    url, drop = new_database(args.postgres)
+    server = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="ght-bench-") as tmp:
+            work = Path(tmp)
+            load_territory(url, args.patients, work)
+            dsn = libpq(url)
+            with psycopg.connect(dsn) as c:
+                identities = c.execute("SELECT id, patient_id, establishment_id FROM local_identity "
+                                       "WHERE active ORDER BY id").fetchall()
+            random.Random(1).shuffle(identities)  # resources of one bundle go to unrelated patients
+            server, base = start_server(url, work / "server.log")
+            token = httpx.post(f"{base}/auth/token", data={"username": "medecin", "password": DEMO_PASSWORD}
+                               ).raise_for_status().json()["access_token"]
+            setup = {"identities": len(identities), "load_before": load_before,
+                     "setup_s": time.perf_counter() - started}
+            print(f"set-up: {args.patients} persons, {len(identities)} identities in {setup['setup_s']:.0f} s; "
+                  f"server {base}", flush=True)
+            api, observations, with_data, numbers = asyncio.run(api_scenarios(base, token, dsn, args, identities))
+            every = everything(base, token, dsn)
+            print(f"$everything: median {every['median_ms']:.0f} ms ({every})", flush=True)
+            prepared = prepare_raw(dsn, 200)
+            raw = asyncio.run(raw_scenarios(dsn, args, observations, with_data, numbers, prepared))
+            report(api, raw, every, args, setup)
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        drop()
+
+
+if __name__ == "__main__":
+    main()
