@@ -42,14 +42,14 @@ sys.path.insert(0, str(ROOT / "src"))
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg.types.json import Jsonb  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from ght.db.engine import make_engine, normalise_url, session_factory  # noqa: E402
+from ght.db.engine import make_engine  # noqa: E402
 from ght.db.migrate import upgrade  # noqa: E402
+from ght.db.scratch import scratch_database  # noqa: E402
 from ght.demo import GeneratorConfig, generate  # noqa: E402
-from ght.demo.bootstrap import load_identities  # noqa: E402
-from ght.directory.seed import DEMO_PASSWORD, create_demo_accounts, load_directory  # noqa: E402
+from ght.demo.bootstrap import load_territory_base  # noqa: E402
+from ght.directory.seed import DEMO_PASSWORD  # noqa: E402
 from ght.record import store  # noqa: E402
 from ght.record.indexing import extract  # noqa: E402
 
@@ -63,18 +63,7 @@ TARGETS = {"read by id": (1500, 30.0), "search by patient": (500, None), "transa
 
 def new_database(postgres: str):
     """(url, drop) of a new database on the server."""
-    server = make_url(normalise_url(postgres))
-    name = f"ght_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return server.set(database=name).render_as_string(hide_password=False), drop
+    return scratch_database(postgres, "ght_bench")
 
 
 def load_territory(url: str, patients: int, work: Path) -> None:
@@ -82,11 +71,7 @@ def load_territory(url: str, patients: int, work: Path) -> None:
     engine = make_engine(url)
     try:
         upgrade(engine)
-        with session_factory(engine)() as db:
-            load_directory(db, territory)
-            create_demo_accounts(db)
-            db.commit()
-        load_identities(engine, work / "territory")
+        load_territory_base(engine, territory, work / "territory")
     finally:
         engine.dispose()
 

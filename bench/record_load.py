@@ -27,8 +27,7 @@ from ght.db.engine import make_engine  # noqa: E402
 from ght.db.migrate import upgrade  # noqa: E402
 from ght.db.scratch import scratch_database  # noqa: E402
 from ght.demo import GeneratorConfig, generate  # noqa: E402
-from ght.demo.bootstrap import load_identities  # noqa: E402
-from ght.directory.seed import create_demo_accounts, load_directory  # noqa: E402
+from ght.demo.bootstrap import load_territory_base  # noqa: E402
 from ght.record.loader import load  # noqa: E402
 
 
@@ -40,16 +39,10 @@ def new_database(work: Path, postgres: str | None, run: int):
 
 
 def one_run(territory, directory: Path, url: str) -> tuple[float, int]:
-    from ght.db.engine import session_factory
-
     engine = make_engine(url)
     try:
         upgrade(engine)
-        with session_factory(engine)() as db:
-            load_directory(db, territory)
-            create_demo_accounts(db)
-            db.commit()
-        load_identities(engine, directory)
+        load_territory_base(engine, territory, directory)
         result = load(engine, [directory / "fhir"])
         return result.rate, result.stored
     finally:

@@ -119,6 +119,16 @@ def load_identities(engine, territory_dir: Path) -> str:
             f"({len(linkage.reviews)} paire(s) en file de revue).")
 
 
+def load_territory_base(engine, territory, territory_dir: Path) -> None:
+    """A generated territory's directory, demo accounts and identity base, in a migrated
+    database (what the benchmarks of the record start from)."""
+    with session_factory(engine)() as db:
+        load_directory(db, territory)
+        create_demo_accounts(db)
+        db.commit()
+    load_identities(engine, territory_dir)
+
+
 def load_record(engine, territory_dir: Path, progress_factory) -> str:
     """The territory's clinical record (fhir/*.ndjson) into the shared record, after the identities
     its Patient references resolve to."""
