@@ -29,7 +29,8 @@ class LiveServer:
     def __init__(self, settings: Settings, engine):
         self.url = f"http://{settings.http_host}:{settings.http_port}"
         sock = bind_socket(settings.http_host, settings.http_port)
-        config = uvicorn.Config(create_app(settings, engine), log_config=None, access_log=False)
+        self.app = create_app(settings, engine)
+        config = uvicorn.Config(self.app, log_config=None, access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
 

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     # Network. 8000 for HTTP; 2575 is HL7's registered MLLP port.
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
+    # HTTP worker processes: one per core in production (the demo's SQLite is happy with one).
+    http_workers: int = Field(default=1, ge=1, le=64)
+    # Threads per worker for the synchronous routes (database work through SQLAlchemy).
+    http_threads: int = Field(default=8, ge=1, le=200)
     mllp_host: str = "127.0.0.1"
     mllp_port: int = Field(default=2575, ge=1, le=65535)
 
@@ -37,6 +41,9 @@ class Settings(BaseSettings):
     session_idle_minutes: int = Field(default=30, ge=1)  # UI session expires after inactivity
     session_max_hours: int = Field(default=12, ge=1)  # and in any case after a shift
     token_minutes: int = Field(default=60, ge=1)  # API bearer tokens
+    # A worker remembers a checked bearer token this long (0: never): a revocation made through
+    # another worker reaches it within this delay (see ght.auth.sessions.BearerCache).
+    token_cache_seconds: float = Field(default=10, ge=0, le=300)
     # "auto": Secure cookies unless the server listens on loopback only (plain-HTTP demo).
     cookie_secure: str = "auto"
 

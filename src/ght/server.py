@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
+from ght import logs
 from ght.api.app import create_app
 from ght.config import Settings
 from ght.db.engine import check_connection, make_engine
@@ -31,16 +34,43 @@ def prepare_database(settings: Settings):
     return engine
 
 
-def serve(settings: Settings, engine=None) -> None:
-    engine = engine or prepare_database(settings)
-    sock = bind_socket(settings.http_host, settings.http_port)
-    app = create_app(settings, engine)
-    config = uvicorn.Config(
+# The settings a worker process starts from (JSON), set by the supervisor before it spawns them.
+WORKER_SETTINGS = "GHT_WORKER_SETTINGS"
+
+
+def _config(app, **extra) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         log_config=None,  # our JSON logging stays in place
         access_log=False,  # ght.api.middleware writes one line per request
         timeout_graceful_shutdown=10,  # SIGTERM/SIGINT: finish requests in flight, then stop
         server_header=False,
+        loop="uvloop",
+        http="httptools",
+        **extra,
     )
-    log.info("listening", extra={"url": f"http://{settings.http_host}:{settings.http_port}"})
-    uvicorn.Server(config).run(sockets=[sock])
+
+
+def serve(settings: Settings, engine=None) -> None:
+    """One process, or `settings.http_workers` processes sharing one listening socket: Python
+    runs one request at a time per process (the GIL), so a server uses one worker per core."""
+    engine = engine or prepare_database(settings)
+    sock = bind_socket(settings.http_host, settings.http_port)
+    log.info("listening", extra={"url": f"http://{settings.http_host}:{settings.http_port}",
+                                 "workers": settings.http_workers})
+    if settings.http_workers <= 1:
+        uvicorn.Server(_config(create_app(settings, engine))).run(sockets=[sock])
+        return
+    engine.dispose()  # each worker opens its own connections: a pool must not cross a fork
+    settings.resolved_secret_key()  # created once here, not raced by the workers
+    # The secret stays out of the environment: workers read it where this process did.
+    os.environ[WORKER_SETTINGS] = settings.model_dump_json(exclude={"secret_key"})
+    config = _config("ght.server:worker_app", factory=True, workers=settings.http_workers)
+    Multiprocess(config, sockets=[sock]).run()
+
+
+def worker_app():
+    """The application of one worker process (spawned by uvicorn's supervisor)."""
+    settings = Settings.model_validate_json(os.environ[WORKER_SETTINGS])
+    logs.configure(settings.log_level, settings.log_json)
+    return create_app(settings)

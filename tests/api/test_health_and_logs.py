@@ -39,3 +39,14 @@ def test_one_json_log_line_per_request_with_its_id(live_server, capfd):
     assert [line["request_id"] for line in requests] == [first.headers["x-request-id"], "proxy-abc-123"]
     assert requests[0]["path"] == "/health" and requests[0]["status"] == 200
     assert requests[0]["method"] == "GET" and requests[0]["duration_ms"] >= 0
+
+
+def test_liveness_answers_without_the_database(live_server, engine):
+    from sqlalchemy import event
+
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with live_server.client() as http:
+        response = http.get("/health/live")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+    assert statements == []

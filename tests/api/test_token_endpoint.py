@@ -65,3 +65,79 @@ def test_disabled_account_token_stops_working(live_server, make_account, db):
         disable_account(db, "claire.m")
         db.commit()
         assert http.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def _token(http) -> str:
+    return http.post("/auth/token", data={"username": "claire.m", "password": PASSWORD}).json()["access_token"]
+
+
+def test_checked_token_is_remembered_without_querying_sessions_again(live_server, make_account, engine):
+    from sqlalchemy import event
+
+    make_account("claire.m")
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with live_server.client() as http:
+        headers = {"Authorization": f"Bearer {_token(http)}"}
+        assert http.get("/api/me", headers=headers).status_code == 200
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            for _ in range(3):
+                me = http.get("/api/me", headers=headers)
+                assert me.status_code == 200 and me.json()["roles"] == ["clinician"]
+                assert me.json()["establishment_name"] == "CHU de Test"
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+    assert not [s for s in statements if "auth_session" in s]
+
+
+def test_disabled_account_refused_once_the_cache_delay_has_passed(live_server, make_account, db):
+    import time
+
+    from ght.directory.accounts import disable_account
+
+    make_account("claire.m")
+    live_server.app.state.bearer_cache.seconds = 0.5
+    with live_server.client() as http:
+        headers = {"Authorization": f"Bearer {_token(http)}"}
+        assert http.get("/api/me", headers=headers).status_code == 200  # now remembered
+        disable_account(db, "claire.m")
+        db.commit()
+        time.sleep(0.6)
+        assert http.get("/api/me", headers=headers).status_code == 401
+
+
+def test_without_cache_a_disabled_account_is_refused_at_once(live_server, make_account, db):
+    from ght.directory.accounts import disable_account
+
+    make_account("claire.m")
+    live_server.app.state.bearer_cache.seconds = 0
+    with live_server.client() as http:
+        headers = {"Authorization": f"Bearer {_token(http)}"}
+        assert http.get("/api/me", headers=headers).status_code == 200
+        disable_account(db, "claire.m")
+        db.commit()
+        assert http.get("/api/me", headers=headers).status_code == 401
+
+
+def test_expired_token_refused_even_when_remembered(live_server, make_account, db):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from ght.auth.models import AuthSession
+    from ght.db.base import utcnow
+
+    make_account("claire.m")
+    with live_server.client() as http:
+        headers = {"Authorization": f"Bearer {_token(http)}"}
+        assert http.get("/api/me", headers=headers).status_code == 200
+        cache = live_server.app.state.bearer_cache
+        for _, row in cache._entries.values():  # as if an hour had passed since the token was issued
+            row.expires_at = utcnow() - timedelta(seconds=1)
+        db.execute(update(AuthSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.commit()
+        assert http.get("/api/me", headers=headers).status_code == 401

@@ -43,3 +43,38 @@ def test_serve_reports_taken_port_logs_requests_and_stops_cleanly(tmp_path):
     requests = [e for e in events if e["event"] == "request"]
     assert requests and all(len(e["request_id"]) == 32 for e in requests)
     assert (tmp_path / "var" / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_serve_with_two_workers_shares_the_port_and_stops_both(tmp_path):
+    port = free_port()
+    env = {**os.environ, "GHT_DATABASE_URL": f"sqlite:///{tmp_path}/ght.db", "GHT_VAR_DIR": str(tmp_path / "var"),
+           "GHT_HTTP_PORT": str(port)}
+    server = start(["serve", "--workers", "2"], env)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", server)
+        deadline = time.monotonic() + 30
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            while time.monotonic() < deadline:  # until the second worker has started too
+                assert http.get("/health").status_code == 200
+                if _children(server.pid) >= 2:
+                    break
+                time.sleep(0.1)
+            assert all(http.get("/health").status_code == 200 for _ in range(20))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=30)
+    events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    started = {e["pid"] for e in events if e["event"] == "started"}
+    assert len(started) == 2 and server.pid not in started  # two worker processes, not the supervisor
+    assert sum(e["event"] == "stopped" for e in events) == 2, stderr
+    assert _children(server.pid) == 0
+
+
+def _children(pid: int) -> int:
+    """Live child processes of `pid` (Linux /proc)."""
+    path = f"/proc/{pid}/task/{pid}/children"
+    try:
+        with open(path) as fh:
+            return len(fh.read().split())
+    except FileNotFoundError:
+        return 0

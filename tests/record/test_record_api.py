@@ -3,6 +3,7 @@ index tables, the territorial view by patient, transactions (all or nothing), ba
 $everything, and the compartment following merges and unmerges."""
 
 import base64
+from datetime import date
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
@@ -174,6 +175,22 @@ def test_merge_and_unmerge_move_the_record(world, db):
     db.commit()
     assert ids(found(http, "Observation", patient=chu.patient_id)) == []
     assert ids(found(http, "Observation", patient=paul_.patient_id)) == [on_paul["id"]]
+
+
+def test_search_by_patient_follows_a_chain_of_merges(world, db):
+    http, chu, _, paul_ = world
+    third = service.record_identity(db, paul(CH, ipp="Z-1", birth_name="Zola", given_names="Émile",
+                                             birth_date=date(1940, 4, 2), birth_place="13055"),
+                                    actor="t", channel="api")
+    db.commit()
+    on_paul = created(http, observation(f"Patient/{paul_.identity_id}"))
+    service.merge_patients(db, chu.patient_id, paul_.patient_id, actor="iv", channel="api", reason="test")
+    service.merge_patients(db, third.patient_id, chu.patient_id, actor="iv", channel="api", reason="test")
+    db.commit()
+    # Paul's identity -> Marie's patient (retired) -> the third patient: the record follows.
+    for reference in (f"Patient/{paul_.identity_id}", paul_.patient_id, chu.patient_id, third.patient_id):
+        assert ids(found(http, "Observation", patient=reference)) == [on_paul["id"]], reference
+    assert ids(found(http, "Observation", patient="Patient/424242")) == []
 
 
 def test_transaction_is_all_or_nothing_and_batch_is_per_entry(world):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
@@ -13,9 +15,11 @@ from sqlalchemy import Engine
 from ght import __version__
 from ght.api import auth, health, identity
 from ght.api.middleware import RequestLogMiddleware
+from ght.auth import sessions
 from ght.config import Settings
 from ght.db.engine import make_engine, session_factory
 from ght.interop.fhir import router as fhir
+from ght.record.reader import make_reader
 from ght.web import pages
 
 log = logging.getLogger("ght.app")
@@ -29,8 +33,13 @@ def create_app(settings: Settings, engine: Engine | None = None):
 
     @asynccontextmanager
     async def lifespan(app):
-        log.info("started", extra={"version": __version__})
+        # Threads that run the synchronous routes. More threads than the process has a core for
+        # only wait for the GIL: past a few, throughput falls (measured in docs/benchmarks.md).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http_threads
+        await app.state.record_reader.open()
+        log.info("started", extra={"version": __version__, "pid": os.getpid()})
         yield
+        await app.state.record_reader.close()
         if owns_engine:
             engine.dispose()
         log.info("stopped")
@@ -46,6 +55,9 @@ def create_app(settings: Settings, engine: Engine | None = None):
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = session_factory(engine)
+    app.state.read_sessionmaker = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    app.state.bearer_cache = sessions.BearerCache(settings.token_cache_seconds)
+    app.state.record_reader = make_reader(engine)
     settings.resolved_secret_key()  # fail at start, not at the first login
 
     app.include_router(health.router)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from ght.auth import sessions
 from ght.auth.models import AuthSession
@@ -21,14 +22,28 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_db(request: Request) -> Iterator[Session]:
+async def get_db(request: Request) -> AsyncIterator[Session]:
     """A session per request. Routes that write commit before they answer, so that a 2xx
-    always means the write is durable; anything left uncommitted is rolled back."""
+    always means the write is durable; anything left uncommitted is rolled back.
+
+    The session is made and ended here, on the event loop: making it takes no I/O, and ending
+    it one ROLLBACK when a transaction is still open (a read) — a short blocking call, chosen
+    over a thread of the routes' pool: a request holding its connection while it waits for a
+    free thread would make the connection pool open and close connections under load."""
     db = request.app.state.sessionmaker()
     try:
         yield db
     finally:
-        db.rollback()
+        db.close()
+
+
+async def get_read_db(request: Request) -> AsyncIterator[Session]:
+    """A session for routes that only read: in autocommit, each statement sees its own snapshot
+    and no BEGIN or ROLLBACK goes to the database (two round trips of a short read)."""
+    db = request.app.state.read_sessionmaker()
+    try:
+        yield db
+    finally:
         db.close()
 
 
@@ -45,26 +60,74 @@ def optional_ui_session(request: Request, db: Session = Depends(get_db)) -> Auth
     return _remember(request, auth)
 
 
-def require_bearer(
+async def require_bearer(
     request: Request, token: str | None = Depends(oauth2_scheme), db: Session = Depends(get_db)
 ) -> AuthSession:
-    auth = sessions.resolve(db, token, sessions.BEARER, get_settings(request))
+    """The bearer token's session, in the request's database session. A token this process has
+    just checked costs no query and no thread (auth.sessions.BearerCache)."""
+    settings = get_settings(request)
+    cache: sessions.BearerCache = request.app.state.bearer_cache
+    auth = cache.peek(token, settings)
+    if auth is not None:
+        auth = db.merge(auth, load=False)  # no SQL: a copy of the remembered rows
+    elif token:
+        auth = await run_in_threadpool(cache.resolve, db, token, settings)
     if auth is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="jeton absent, invalide ou expiré",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise _unauthorised()
     return _remember(request, auth)
+
+
+def _unauthorised() -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        detail="jeton absent, invalide ou expiré",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def require_bearer_detached(request: Request, token: str | None = Depends(oauth2_scheme)) -> AuthSession:
+    """As require_bearer, for routes that run on the event loop: a remembered token costs no
+    database access and no thread; the session returned is detached (read it, never change it)."""
+    settings = get_settings(request)
+    cache: sessions.BearerCache = request.app.state.bearer_cache
+    auth = cache.peek(token, settings)
+    if auth is None and token:
+        auth = await run_in_threadpool(_resolve_detached, request, token)
+    if auth is None:
+        raise _unauthorised()
+    return _remember(request, auth)
+
+
+def _resolve_detached(request: Request, token: str) -> AuthSession | None:
+    db = request.app.state.sessionmaker()
+    try:
+        auth = request.app.state.bearer_cache.resolve_detached(db, token, get_settings(request))
+        db.commit()
+        return auth
+    finally:
+        db.close()
+
+
+def _check_roles(auth: AuthSession, roles: tuple[str, ...]) -> AuthSession:
+    if not set(auth.account.roles) & set(roles):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="rôle insuffisant pour cette opération")
+    return auth
+
+
+def require_role_detached(*roles: str):
+    """require_role for routes on the event loop (see require_bearer_detached)."""
+
+    async def check(auth: AuthSession = Depends(require_bearer_detached)) -> AuthSession:
+        return _check_roles(auth, roles)
+
+    return check
 
 
 def require_role(*roles: str):
     """A bearer session whose account holds one of `roles`; 403 otherwise. (Role gates only:
     the care-team policy and the access trace of clinical data come with the access package.)"""
 
-    def check(auth: AuthSession = Depends(require_bearer)) -> AuthSession:
-        if not set(auth.account.roles) & set(roles):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail="rôle insuffisant pour cette opération")
-        return auth
+    async def check(auth: AuthSession = Depends(require_bearer)) -> AuthSession:
+        return _check_roles(auth, roles)
 
     return check

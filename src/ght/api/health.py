@@ -12,6 +12,14 @@ from ght.db.migrate import current_revision, head_revision
 router = APIRouter(tags=["exploitation"])
 
 
+@router.get("/health/live", summary="Le processus répond (sans consulter la base)")
+async def live() -> JSONResponse:
+    """Liveness: the process serves requests. A supervisor restarts the process when this fails;
+    `/health` (readiness) also needs the database and the schema, and must not cause restarts
+    when only the database is down."""
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
 @router.get("/health", summary="État du service et de sa base de données")
 def health(request: Request) -> JSONResponse:
     engine = request.app.state.engine

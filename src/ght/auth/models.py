@@ -1,6 +1,7 @@
 """Server-side sessions: the UI cookie and the API bearer token are both random secrets whose
 HMAC-SHA-256 (keyed by the server secret) alone is stored, so a stolen database copy cannot be replayed and any session can be
-revoked at once (a stateless JWT could not)."""
+revoked (a stateless JWT could not): a UI session at once, an API token within
+GHT_TOKEN_CACHE_SECONDS on the workers that have just checked it (auth.sessions.BearerCache)."""
 
 from __future__ import annotations
 

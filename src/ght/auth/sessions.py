@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -91,3 +93,68 @@ def revoke(db: Session, token: str | None, settings: Settings) -> None:
             .where(AuthSession.token_hash == _digest(token, settings), AuthSession.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
+
+
+class BearerCache:
+    """Bearer sessions recently resolved by this process, for `seconds`: an API client sends its
+    token with every request, and resolving it costs two queries where a read costs one.
+
+    What a remembered entry may miss for at most `seconds` is a revocation or a deactivation
+    of the account; the token's own expiry is always checked. 0 turns the cache off."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._entries: dict[str, tuple[float, AuthSession]] = {}
+        self._lock = threading.Lock()
+
+    def peek(self, token: str | None, settings: Settings) -> AuthSession | None:
+        """The remembered session for this token, detached (read it, never change it), or None
+        when it is not remembered, too old or expired. No database access."""
+        if not token or self.seconds <= 0:
+            return None
+        digest = _digest(token, settings)
+        cached = self._entries.get(digest)
+        if cached is None:
+            return None
+        stored_at, row = cached
+        if time.monotonic() - stored_at < self.seconds and row.expires_at > utcnow():
+            return row
+        self.forget_digest(digest)
+        return None
+
+    def resolve(self, db: Session, token: str | None, settings: Settings) -> AuthSession | None:
+        """The live session for this token, in `db` (a copy of the remembered one when fresh)."""
+        row = self.resolve_detached(db, token, settings)
+        # A copy in the caller's session, without a query: lazy attributes still load.
+        return None if row is None else db.merge(row, load=False)
+
+    def resolve_detached(self, db: Session, token: str | None, settings: Settings) -> AuthSession | None:
+        """As peek, else resolved with `db` and remembered: detached either way."""
+        row = self.peek(token, settings)
+        if row is not None:
+            return row
+        row = resolve(db, token, BEARER, settings)
+        if row is None:
+            return None
+        _detach(db, row)
+        if self.seconds > 0:
+            with self._lock:
+                if len(self._entries) >= self.MAX_ENTRIES:
+                    self._entries.clear()
+                self._entries[_digest(token, settings)] = (time.monotonic(), row)
+        return row
+
+    def forget_digest(self, digest: str) -> None:
+        with self._lock:
+            self._entries.pop(digest, None)
+
+
+def _detach(db: Session, row: AuthSession) -> None:
+    """Out of `db` with everything the routes read, loaded: expunge does not cascade along
+    these relationships, and what stayed in the session would be expired by its rollback."""
+    account = row.account
+    for loaded in (row, account, account.professional, account.establishment, *account.role_rows):
+        if loaded is not None and loaded in db:
+            db.expunge(loaded)

@@ -93,6 +93,7 @@ def _session(settings: Settings):
 def serve(
     host: Annotated[str | None, typer.Option(help="Adresse d'écoute (GHT_HTTP_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port HTTP (GHT_HTTP_PORT)")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, max=64, help="Processus serveurs, un par cœur (GHT_HTTP_WORKERS)")] = None,
 ) -> None:
     """Démarre le service HTTP (API, pages web) après avoir appliqué les migrations."""
     from ght.server import serve as run
@@ -102,6 +103,8 @@ def serve(
         settings.http_host = host
     if port:
         settings.http_port = port
+    if workers:
+        settings.http_workers = workers
     run(settings)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -44,4 +45,10 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def head_revision(engine: Engine) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    return _head_of_scripts()
+
+
+@functools.cache
+def _head_of_scripts() -> str | None:
+    # The migration scripts ship with the package: read once per process (it parses every file).
+    return ScriptDirectory.from_config(alembic_config(None)).get_current_head()

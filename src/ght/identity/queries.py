@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, column, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from ght.directory.lookup import juridique_finess
@@ -15,6 +15,7 @@ from ght.identity.comparisons import vetoed
 from ght.identity.linkage import candidates, identity_features, strict_traits_contradict
 from ght.identity.models import GhtPatient, LocalIdentity
 from ght.identity.normalise import rniv_name
+from ght.identity.patient_ids import is_valid_patient_id
 from ght.identity.scoring import Score, active_model
 from ght.identity.service import IdentityInput, normalised_traits
 from ght.identity.features import features
@@ -151,6 +152,61 @@ def _survivor(db: Session, patient: GhtPatient) -> GhtPatient:
         seen.add(patient.id)
         patient = db.get(GhtPatient, patient.merged_into)
     return patient
+
+
+def survivor_id(db: Session, patient_id: str) -> str | None:
+    """The GHT patient that `patient_id` is now (itself, or where merges took it); None if unknown."""
+    patient = db.get(GhtPatient, patient_id)
+    return None if patient is None else _survivor(db, patient).id
+
+
+# The GHT patient a merge chain ends at, from a local identity or a GHT id, as SQL text: this
+# runs inside the search by patient (the API's second most frequent request), and building the
+# same recursive query with SQLAlchemy's constructs cost more than a round trip to the database.
+_CHAIN = """WITH RECURSIVE merge_chain(id, merged_into) AS (
+    SELECT p.id, p.merged_into FROM ght_patient p {start}
+    UNION ALL
+    SELECT p.id, p.merged_into FROM ght_patient p JOIN merge_chain c ON p.id = c.merged_into)
+SELECT id FROM merge_chain WHERE merged_into IS NULL"""
+_SURVIVOR_OF_IDENTITY = text(_CHAIN.format(
+    start="JOIN local_identity i ON i.patient_id = p.id WHERE i.id = :reference")).columns(column("id"))
+_SURVIVOR_OF_PATIENT = text(_CHAIN.format(start="WHERE p.id = :reference")).columns(column("id"))
+
+
+def survivors_query(reference: str):
+    """A subquery of the GHT patient (after merges) a Patient reference designates — a local
+    identity's id or a GHT id —, for use inside another statement (empty when there is no such
+    patient); None when the reference can be neither."""
+    if reference.isdigit() and len(reference) < 12:
+        query, value = _SURVIVOR_OF_IDENTITY, int(reference)
+    elif is_valid_patient_id(reference):
+        query, value = _SURVIVOR_OF_PATIENT, reference
+    else:
+        return None
+    # unique: several references in one search each keep their own parameter.
+    return query.bindparams(bindparam("reference", value=value, unique=True))
+
+
+@dataclass(frozen=True)
+class IdentityPlace:
+    ght_patient_id: str  # the survivor's
+    establishment_id: int
+
+
+def place_of_identity(db: Session, identity_id: int) -> IdentityPlace | None:
+    """The GHT patient (after merges) and the establishment of a local identity, in one query
+    when the patient was never merged (every clinical write and patient search asks this)."""
+    return places_of_identities(db, [identity_id]).get(identity_id)
+
+
+def places_of_identities(db: Session, identity_ids) -> dict[int, IdentityPlace]:
+    """place_of_identity for many identities at once (a transaction's resources), by id."""
+    rows = db.execute(select(LocalIdentity.id, LocalIdentity.patient_id, LocalIdentity.establishment_id,
+                             GhtPatient.merged_into)
+                      .join(GhtPatient, GhtPatient.id == LocalIdentity.patient_id)
+                      .where(LocalIdentity.id.in_(set(identity_ids)))).all()
+    return {identity_id: IdentityPlace(survivor_id(db, merged_into) if merged_into else patient_id, establishment_id)
+            for identity_id, patient_id, establishment_id, merged_into in rows}
 
 
 # ------------------------------------------------------------------------------ $match

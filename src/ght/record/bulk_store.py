@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import JSON, insert
+from sqlalchemy import JSON, insert, text
 from sqlalchemy.orm import Session
 
 from ght.db.base import utcnow
+from ght.identity import queries as identity_queries
 from ght.record import store
 from ght.record.indexing import extract
 from ght.record.models import Resource, ResourceVersion
@@ -40,11 +41,13 @@ class SourceCache:
         return self.known[key]
 
 
-def prepare(db: Session, body: dict, fhir_id: str, context: store.WriteContext, sources: SourceCache) -> Prepared:
-    """What store.create would write for `body`; raises its FhirError (unknown patient or source)."""
+def prepare(db: Session, body: dict, fhir_id: str, context: store.WriteContext, sources: SourceCache, *,
+            extracted=None, places: dict | None = None) -> Prepared:
+    """What store.create would write for `body`; raises its FhirError (unknown patient or source).
+    `extracted` and `places` when the caller has them already (see prepare_all)."""
     resource_type = body["resourceType"]
-    extracted = extract(body)
-    compartment = store.patient_of(db, extracted, resource_type, body)
+    extracted = extracted if extracted is not None else extract(body)
+    compartment = store.patient_of(db, extracted, resource_type, body, places)
     store.attach_binaries(db, body, compartment)
     source = sources.source(db, body, compartment, context)
     at = utcnow()
@@ -55,14 +58,21 @@ def prepare(db: Session, body: dict, fhir_id: str, context: store.WriteContext, 
                          source_establishment_id=source.establishment_id, body=stored), extracted)
 
 
+def places_for(db: Session, bodies: list[dict]) -> tuple[list, dict]:
+    """(extracted index values of each body, the places of every local identity they name):
+    one query for the patients of a whole batch instead of one per resource."""
+    extracted = [extract(body) for body in bodies]
+    wanted = [i for body, e in zip(bodies, extracted, strict=True)
+              for i in store.patient_references(body["resourceType"], e)]
+    return extracted, identity_queries.places_of_identities(db, wanted) if wanted else {}
+
+
 def insert_all(db: Session, prepared: list[Prepared]) -> None:
     """Insert prepared resources, their first version and their index rows."""
     if not prepared:
         return
     # Core inserts (the tables, not the ORM classes): nothing here needs the unit of work.
-    resources = Resource.__table__
-    ids = db.execute(insert(resources).returning(resources.c.id, sort_by_parameter_order=True),
-                     [p.row for p in prepared]).scalars().all()
+    ids = _insert_resources(db, [p.row for p in prepared])
     versions = [dict(resource_id=resource_id, version=1, resource_type=p.row["resource_type"],
                      last_updated=p.row["last_updated"], method="POST", deleted=False, body=p.row["body"])
                 for resource_id, p in zip(ids, prepared, strict=True)]
@@ -74,6 +84,20 @@ def insert_all(db: Session, prepared: list[Prepared]) -> None:
     for table, rows in tables.items():
         if rows:
             _insert_rows(db, table.__table__, rows)
+
+
+def _insert_resources(db: Session, rows: list[dict]) -> list[int]:
+    """Insert fhir_resource rows; their ids, in order. On PostgreSQL the ids are drawn from the
+    table's sequence first, then the rows go by COPY like the others (a multi-row INSERT ...
+    RETURNING costs the driver a parse of the whole statement text for every batch)."""
+    resources = Resource.__table__
+    if db.get_bind().dialect.name != "postgresql":
+        return list(db.execute(insert(resources).returning(resources.c.id, sort_by_parameter_order=True),
+                               rows).scalars().all())
+    ids = list(db.execute(text("SELECT nextval(pg_get_serial_sequence('fhir_resource', 'id')) "
+                               "FROM generate_series(1, :n)"), {"n": len(rows)}).scalars().all())
+    _insert_rows(db, resources, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+    return ids
 
 
 def _insert_rows(db: Session, table, rows: list[dict]) -> None:

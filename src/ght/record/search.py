@@ -17,7 +17,6 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 from sqlalchemy.orm import Session
 
 from ght.identity import queries as identity_queries
-from ght.identity.models import GhtPatient, LocalIdentity
 from ght.identity.patient_ids import is_valid_patient_id
 from ght.interop.fhir.outcome import FhirError, Issue, error
 from ght.record.indexing import normalise_string
@@ -169,24 +168,22 @@ def ght_patients_of(db: Session, value: str, modifier: str, name: str) -> list[s
         found = identity_queries.cross_references(db, query)
         return [found[0].id] if found else []
     reference = value.rstrip("/").split("/")[-1]
-    if is_valid_patient_id(reference) and (patient := db.get(GhtPatient, reference)) is not None:
-        return [_survivor(db, patient)]
-    if reference.isdigit() and len(reference) < 12 and (identity := db.get(LocalIdentity, int(reference))):
-        return [_survivor(db, db.get(GhtPatient, identity.patient_id))]
+    if is_valid_patient_id(reference) and (patient_id := identity_queries.survivor_id(db, reference)):
+        return [patient_id]
+    if reference.isdigit() and len(reference) < 12 and (place := identity_queries.place_of_identity(db, int(reference))):
+        return [place.ght_patient_id]
     return []
-
-
-def _survivor(db: Session, patient: GhtPatient) -> str:
-    while patient.merged_into:
-        patient = db.get(GhtPatient, patient.merged_into)
-    return patient.id
 
 
 def _compartment(db: Session, name: str, modifier: str, values: list[str]) -> ColumnElement:
     if modifier not in ("", "Patient", "identifier"):
         raise error(400, "not-supported", f"modificateur :{modifier} non pris en charge pour {name}", name)
-    patients = sorted({p for v in values for p in ght_patients_of(db, v, modifier, name)})
-    return Resource.ght_patient_id.in_(patients) if patients else false()
+    if modifier == "identifier":
+        patients = sorted({p for v in values for p in ght_patients_of(db, v, modifier, name)})
+        return Resource.ght_patient_id.in_(patients) if patients else false()
+    # Patient/<local id> or <GHT id>: resolved inside the search's own statement (one round trip).
+    subqueries = [q for v in values if (q := identity_queries.survivors_query(v.rstrip("/").split("/")[-1])) is not None]
+    return or_(*[Resource.ght_patient_id.in_(q) for q in subqueries]) if subqueries else false()
 
 
 # ------------------------------------------------------------------------------ compile
@@ -323,11 +320,17 @@ def _order(query: Query):
 def run(db: Session, query: Query) -> tuple[int, list[Resource]]:
     base = select(Resource).where(Resource.resource_type == query.resource_type, Resource.deleted.is_(False),
                                   *query.conditions)
-    total = db.scalar(select(func.count()).select_from(base.with_only_columns(Resource.id).subquery()))
+    def count() -> int:
+        return db.scalar(select(func.count()).select_from(base.with_only_columns(Resource.id).subquery()))
+
     if query.summary_count:
-        return total, []
+        return count(), []
     page = list(db.scalars(base.order_by(*_order(query)).limit(query.count).offset(query.offset)))
-    return total, page
+    # A page that is not full ends the matches: the total follows without counting them
+    # (most searches by patient), unless an offset past the end leaves it empty.
+    if len(page) < query.count and (page or query.offset == 0):
+        return query.offset + len(page), page
+    return count(), page
 
 
 def included(db: Session, query: Query, page: list[Resource]) -> tuple[list[Resource], list[tuple[str, str]]]:

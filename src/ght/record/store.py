@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from ght.db.base import utcnow
 from ght.directory.lookup import juridique_finess
 from ght.directory.models import Establishment
-from ght.identity.models import GhtPatient, LocalIdentity
+from ght.identity import queries as identity_queries
 from ght.identity.patient_ids import is_valid_patient_id
 from ght.interop.fhir.outcome import error
 from ght.interop.fhir.systems import FINESS_SYSTEM
@@ -56,29 +56,41 @@ def new_id() -> str:
 # ------------------------------------------------------------------------------ compartment
 
 
-def patient_of(db: Session, extracted: Extracted, resource_type: str, body: dict | None = None) -> Compartment:
+def patient_of(db: Session, extracted: Extracted, resource_type: str, body: dict | None = None,
+               places: dict[int, identity_queries.IdentityPlace] | None = None) -> Compartment:
     """The patient a resource is about, from its `patient` (else `subject`) reference: a local
     Patient (its identity) or a GHT patient. An unknown patient is refused: a clinical resource
     of the territory always belongs to a known patient. A Binary belongs to the patient of the
-    resource its `securityContext` names (or of the one that attaches it: see attach_binaries)."""
+    resource its `securityContext` names (or of the one that attaches it: see attach_binaries).
+    `places`: identities already looked up (patient_references, for many resources at once)."""
     if resource_type == "Binary":
         return _binary_compartment(db, body or {})
     params = SEARCH_PARAMETERS.get(resource_type, {})
-    name = "patient" if "patient" in params else "subject" if "subject" in params else None
-    targets = [(t, i) for p, t, i in extracted.references if p == name and t == "Patient"]
+    name = _patient_parameter(resource_type)
+    targets = [i for p, t, i in extracted.references if p == name and t == "Patient"]
     if not targets:
         return Compartment(None, None, None)
-    _, fhir_id = targets[0]
+    fhir_id = targets[0]
     if fhir_id.isdigit() and len(fhir_id) < 12:
-        identity = db.get(LocalIdentity, int(fhir_id))
-        if identity is not None:
-            patient = db.get(GhtPatient, identity.patient_id)
-            while patient.merged_into:  # a retired identity's resources follow its survivor
-                patient = db.get(GhtPatient, patient.merged_into)
-            return Compartment(patient.id, identity.id, identity.establishment_id)
-    elif is_valid_patient_id(fhir_id) and (patient := db.get(GhtPatient, fhir_id)) is not None:
-        return Compartment(patient.id, None, None)
+        # A retired identity's resources follow its survivor.
+        place = (places or {}).get(int(fhir_id)) or identity_queries.place_of_identity(db, int(fhir_id))
+        if place is not None:
+            return Compartment(place.ght_patient_id, int(fhir_id), place.establishment_id)
+    elif is_valid_patient_id(fhir_id) and (patient_id := identity_queries.survivor_id(db, fhir_id)):
+        return Compartment(patient_id, None, None)
     raise error(422, "processing", f"patient inconnu : Patient/{fhir_id}", f"{resource_type}.{params[name].paths[0]}")
+
+
+def _patient_parameter(resource_type: str) -> str | None:
+    params = SEARCH_PARAMETERS.get(resource_type, {})
+    return "patient" if "patient" in params else "subject" if "subject" in params else None
+
+
+def patient_references(resource_type: str, extracted: Extracted) -> list[int]:
+    """The local identity ids a resource's patient reference names (for places_of_identities)."""
+    name = _patient_parameter(resource_type)
+    return [int(i) for p, t, i in extracted.references
+            if p == name and t == "Patient" and i.isdigit() and len(i) < 12]
 
 
 def _binary_compartment(db: Session, body: dict) -> Compartment:

@@ -23,7 +23,7 @@ from ght.interop.fhir.outcome import FhirError, Issue, error, operation_outcome
 from ght.interop.fhir.resource_routes import RECORD_TYPES, conditional_matches, context_of
 from ght.interop.fhir.validation import validate
 from ght.record import search as record_search
-from ght.record import store
+from ght.record import bulk_store, store
 
 router = APIRouter(prefix=PREFIX, tags=["FHIR"])
 
@@ -87,7 +87,17 @@ def _check_role(auth: AuthSession, entry: Entry, resource_type: str) -> None:
         raise FhirError(403, Issue("forbidden", f"rôle insuffisant pour {entry.method} {resource_type}", entry.path))
 
 
-def _apply(db: Session, request: Request, auth: AuthSession, entry: Entry, ids: dict[str, str]) -> dict:
+@dataclass
+class Deferred:
+    """A creation a transaction inserts together with its neighbours (see _Creations)."""
+
+    entry: Entry
+    body: dict
+    fhir_id: str
+
+
+def _apply(db: Session, request: Request, auth: AuthSession, entry: Entry, ids: dict[str, str],
+           creations: _Creations | None = None) -> dict | Deferred:
     resource_type, fhir_id, query = entry.target()
     if resource_type != "Patient" and resource_type not in RECORD_TYPES:
         raise FhirError(404, Issue("not-supported", f"type non pris en charge : {resource_type}", f"{entry.path}.request.url"))
@@ -120,7 +130,10 @@ def _apply(db: Session, request: Request, auth: AuthSession, entry: Entry, ids: 
                     ids[entry.full_url] = f"{resource_type}/{found.fhir_id}"
                 return _response("200", request, found.body, found.version, found.last_updated)
         assigned = ids.get(entry.full_url) if entry.full_url else None
-        written = store.create(db, body, context, fhir_id=assigned.split("/", 1)[1] if assigned else None)
+        new_id = assigned.split("/", 1)[1] if assigned else store.new_id()
+        if creations is not None:
+            return Deferred(entry, body, new_id)
+        written = store.create(db, body, context, fhir_id=new_id)
     elif entry.method == "PUT":
         if fhir_id is None:
             matches = conditional_matches(db, resource_type, query, f"{entry.path}.request.url")
@@ -205,21 +218,68 @@ def _transaction(db: Session, request: Request, auth: AuthSession, entries: list
     ids = _assign_ids(entries)
     request.state.bundle_ids = ids
     results: dict[int, dict] = {}
+    creations = _Creations(db, context_of(auth))
     # FHIR's order (deletes, creates, updates, reads), Patients first within each: the other
     # entries' patient references can then be rewritten to the identities' ids.
-    for entry in sorted(entries, key=lambda e: (ORDER.get(e.method, 9), e.target()[0] != "Patient", e.index)):
-        if entry.method not in ORDER:
-            raise error(400, "not-supported", f"méthode {entry.method} inconnue", f"{entry.path}.request.method")
-        try:
-            results[entry.index] = _apply(db, request, auth, entry, ids)
-        except FhirError as exc:
-            db.rollback()
-            issues = [Issue(i.code, f"entrée {entry.index} : {i.diagnostics}", i.expression or entry.path)
-                      for i in exc.issues]
-            raise FhirError(exc.status, *issues) from None
+    try:
+        for entry in sorted(entries, key=lambda e: (ORDER.get(e.method, 9), e.target()[0] != "Patient", e.index)):
+            if entry.method not in ORDER:
+                raise error(400, "not-supported", f"méthode {entry.method} inconnue", f"{entry.path}.request.method")
+            outcome = _in_entry(entry, lambda entry=entry: _apply(db, request, auth, entry, ids, creations))
+            if isinstance(outcome, Deferred):
+                creations.add(outcome)
+                continue
+            results[entry.index] = outcome
+            if not _is_plain_creation(entry):  # later entries may read or change what is pending
+                results.update(creations.flush(request))
+        results.update(creations.flush(request))
+    except FhirError:
+        db.rollback()
+        raise
     db.commit()
     return respond({"resourceType": "Bundle", "type": "transaction-response", "entry": [
         _response_entry(results[e.index]) for e in entries]})
+
+
+def _in_entry(entry: Entry, work):
+    """`work()`, its FhirError pointing at the entry."""
+    try:
+        return work()
+    except FhirError as exc:
+        issues = [Issue(i.code, f"entrée {entry.index} : {i.diagnostics}", i.expression or entry.path)
+                  for i in exc.issues]
+        raise FhirError(exc.status, *issues) from None
+
+
+def _is_plain_creation(entry: Entry) -> bool:
+    return entry.method == "POST" and not entry.if_none_exist and entry.target()[0] != "Patient"
+
+
+class _Creations:
+    """The plain creations of a transaction (POST without a condition), written a batch at a
+    time by the bulk path of the store: the patients of all of them in one query, and each
+    table's rows in one statement, instead of about ten statements per resource. A batch is
+    written before any other kind of entry runs, so that entries see the creations before them."""
+
+    def __init__(self, db: Session, context: store.WriteContext) -> None:
+        self.db, self.context = db, context
+        self.pending: list[Deferred] = []
+        self.sources = bulk_store.SourceCache()
+
+    def add(self, deferred: Deferred) -> None:
+        self.pending.append(deferred)
+
+    def flush(self, request: Request) -> dict[int, dict]:
+        if not self.pending:
+            return {}
+        pending, self.pending = self.pending, []
+        extracted, places = bulk_store.places_for(self.db, [d.body for d in pending])
+        prepared = [_in_entry(d.entry, lambda d=d, e=e: bulk_store.prepare(
+                        self.db, d.body, d.fhir_id, self.context, self.sources, extracted=e, places=places))
+                    for d, e in zip(pending, extracted, strict=True)]
+        bulk_store.insert_all(self.db, prepared)
+        return {d.entry.index: _response("201", request, p.row["body"], 1, p.row["last_updated"])
+                for d, p in zip(pending, prepared, strict=True)}
 
 
 def _batch(db: Session, request: Request, auth: AuthSession, entries: list[Entry]):

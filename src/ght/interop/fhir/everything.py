@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ght.api.deps import get_db
+from ght.api.deps import get_read_db
 from ght.auth.models import AuthSession
 from ght.identity.models import GhtPatient
 from ght.interop.fhir import patient_versions
@@ -23,7 +23,7 @@ router = APIRouter(prefix=f"{PREFIX}/Patient", tags=["FHIR dossier partagé"])
 
 
 @router.get("/{resource_id}/$everything", summary="Dossier territorial complet du patient")
-def everything(resource_id: str, request: Request, db: Session = Depends(get_db),
+def everything(resource_id: str, request: Request, db: Session = Depends(get_read_db),
                auth: AuthSession = Depends(READERS)):
     patients = ght_patients_of(db, resource_id, "", "id")
     if not patients:

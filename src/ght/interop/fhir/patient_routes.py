@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
-from ght.api.deps import get_db, require_role
+from ght.api.deps import get_db, get_read_db, require_role, require_role_detached
 from ght.auth.models import AuthSession
 from ght.directory.lookup import juridique_finess
 from ght.directory.vocab import Role
@@ -37,8 +37,8 @@ from ght.interop.fhir.validation import validate
 from ght.record.models import PatientResource
 
 # Role gates until the access package's policy decision point (care team, consent, trace).
-READERS = require_role(Role.CLINICIAN.value, Role.NURSE.value, Role.SECRETARY.value,
-                       Role.IDENTITY_VIGILANCE.value, Role.DAC_COORDINATOR.value)
+READERS = require_role_detached(Role.CLINICIAN.value, Role.NURSE.value, Role.SECRETARY.value,
+                                Role.IDENTITY_VIGILANCE.value, Role.DAC_COORDINATOR.value)
 WRITERS = require_role(Role.SECRETARY.value, Role.IDENTITY_VIGILANCE.value)
 
 router = APIRouter(prefix="/fhir/Patient", tags=["FHIR Patient (identités)"])
@@ -195,7 +195,7 @@ def conditional_update(request: Request, db: Session = Depends(get_db), auth: Au
 
 
 @router.get("/$ihe-pix", summary="PIXm : tous les identifiants du même patient")
-def ihe_pix(request: Request, db: Session = Depends(get_db), auth: AuthSession = Depends(READERS)):
+def ihe_pix(request: Request, db: Session = Depends(get_read_db), auth: AuthSession = Depends(READERS)):
     sources = request.query_params.getlist("sourceIdentifier")
     if len(sources) != 1:
         raise error(400, "required", "un et un seul sourceIdentifier=système|valeur est attendu", "sourceIdentifier")
@@ -280,7 +280,7 @@ def _match_input(resource: dict) -> IdentityInput:
 
 
 @router.get("", summary="Recherche démographique (PDQm)")
-def search(request: Request, db: Session = Depends(get_db), auth: AuthSession = Depends(READERS)):
+def search(request: Request, db: Session = Depends(get_read_db), auth: AuthSession = Depends(READERS)):
     criteria, ignored = _criteria(request, db)
     count, offset = page_size(request)
     outcome = None
@@ -338,7 +338,7 @@ def _criteria(request: Request, db: Session) -> tuple[queries.Criteria, list[str
 
 
 @router.get("/{resource_id}/_history/{version_id}", summary="Lire une version")
-def vread(resource_id: str, version_id: str, request: Request, db: Session = Depends(get_db),
+def vread(resource_id: str, version_id: str, request: Request, db: Session = Depends(get_read_db),
           auth: AuthSession = Depends(READERS)):
     identity = identity_of(db, resource_id)
     found = versions.read(db, identity, int(version_id)) if version_id.isdigit() else None
@@ -348,7 +348,7 @@ def vread(resource_id: str, version_id: str, request: Request, db: Session = Dep
 
 
 @router.get("/{resource_id}/_history", summary="Historique d'un patient")
-def instance_history(resource_id: str, request: Request, db: Session = Depends(get_db),
+def instance_history(resource_id: str, request: Request, db: Session = Depends(get_read_db),
                      auth: AuthSession = Depends(READERS)):
     identity = identity_of(db, resource_id)
     entries = [{
@@ -361,7 +361,7 @@ def instance_history(resource_id: str, request: Request, db: Session = Depends(g
 
 
 @router.get("/{resource_id}", summary="Lire un patient (identité locale, ou patient GHT par son identifiant)")
-def read(resource_id: str, request: Request, db: Session = Depends(get_db), auth: AuthSession = Depends(READERS)):
+def read(resource_id: str, request: Request, db: Session = Depends(get_read_db), auth: AuthSession = Depends(READERS)):
     if is_valid_patient_id(resource_id) and (patient := db.get(GhtPatient, resource_id)) is not None:
         return respond(versions.ght_patient(db, patient, _ght_oid(request)))
     identity = identity_of(db, resource_id)

@@ -7,18 +7,18 @@ from __future__ import annotations
 import base64
 import binascii
 from email.utils import format_datetime
+from typing import Any
 from urllib.parse import parse_qsl
 
-from typing import Any
-
+import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
-from ght.api.deps import get_db, require_role
+from ght.api.deps import get_db, get_read_db, require_role, require_role_detached
 from ght.auth.models import AuthSession
 from ght.directory.vocab import Role
 from ght.interop.fhir import patient_versions
-from ght.interop.fhir.http import fhir_body, full_url, respond, searchset
+from ght.interop.fhir.http import FHIR_JSON, fhir_body, full_url, respond, searchset
 from ght.interop.fhir.outcome import Issue, error, operation_outcome
 from ght.interop.fhir.validation import ID_PATTERN, validate
 from ght.record import search as record_search
@@ -33,7 +33,9 @@ RECORD_TYPES = (
 )
 
 # Role gates until the access package's policy decision point (care team, consent, trace).
-READERS = require_role(Role.CLINICIAN.value, Role.NURSE.value, Role.DAC_COORDINATOR.value)
+# Readers get the detached session of their token (no copy into a database session): reads
+# use it for the role gate only.
+READERS = require_role_detached(Role.CLINICIAN.value, Role.NURSE.value, Role.DAC_COORDINATOR.value)
 WRITERS = require_role(Role.CLINICIAN.value, Role.NURSE.value)
 
 router = APIRouter(prefix="/fhir", tags=["FHIR dossier partagé"])
@@ -116,7 +118,7 @@ def conditional_update(resource_type: str, request: Request, db: Session = Depen
 
 
 @router.get("/{resource_type}/_history", summary="Historique du type")
-def type_history(resource_type: str, request: Request, db: Session = Depends(get_db),
+def type_history(resource_type: str, request: Request, db: Session = Depends(get_read_db),
                  auth: AuthSession = Depends(READERS)):
     resource_type = resource_type_of(resource_type)
     query = record_search.compile_query(db, resource_type, [(k, v) for k, v in request.query_params.multi_items()
@@ -141,7 +143,7 @@ def _history_entry(request: Request, resource_type: str, fhir_id: str, version) 
 
 
 @router.get("/{resource_type}", summary="Rechercher")
-def search(resource_type: str, request: Request, db: Session = Depends(get_db),
+def search(resource_type: str, request: Request, db: Session = Depends(get_read_db),
            auth: AuthSession = Depends(READERS)):
     resource_type = resource_type_of(resource_type)
     lenient = "handling=lenient" in request.headers.get("prefer", "")
@@ -166,7 +168,7 @@ def search(resource_type: str, request: Request, db: Session = Depends(get_db),
 
 
 @router.get("/{resource_type}/{fhir_id}/_history/{version}", summary="Lire une version")
-def vread(resource_type: str, fhir_id: str, version: str, request: Request, db: Session = Depends(get_db),
+def vread(resource_type: str, fhir_id: str, version: str, request: Request, db: Session = Depends(get_read_db),
           auth: AuthSession = Depends(READERS)):
     resource_type = resource_type_of(resource_type)
     if not version.isdigit():
@@ -176,7 +178,7 @@ def vread(resource_type: str, fhir_id: str, version: str, request: Request, db: 
 
 
 @router.get("/{resource_type}/{fhir_id}/_history", summary="Historique d'une ressource")
-def instance_history(resource_type: str, fhir_id: str, request: Request, db: Session = Depends(get_db),
+def instance_history(resource_type: str, fhir_id: str, request: Request, db: Session = Depends(get_read_db),
                      auth: AuthSession = Depends(READERS)):
     resource_type = resource_type_of(resource_type)
     entries = [_history_entry(request, resource_type, fhir_id, v) for v in store.instance_history(db, resource_type, fhir_id)]
@@ -184,16 +186,23 @@ def instance_history(resource_type: str, fhir_id: str, request: Request, db: Ses
 
 
 @router.get("/{resource_type}/{fhir_id}", summary="Lire")
-def read(resource_type: str, fhir_id: str, request: Request, db: Session = Depends(get_db),
-         auth: AuthSession = Depends(READERS)):
+async def read(resource_type: str, fhir_id: str, request: Request, auth: AuthSession = Depends(READERS)):
+    # On the event loop, one query (ght.record.reader): the most frequent request of the API.
     resource_type = resource_type_of(resource_type)
-    found = store.read(db, resource_type, fhir_id)
+    found = await request.app.state.record_reader.current(resource_type, fhir_id)
+    if found is None:
+        raise error(404, "not-found", f"{resource_type}/{fhir_id} inconnu")
+    if found.deleted:
+        raise error(410, "deleted", f"{resource_type}/{fhir_id} a été supprimé (version {found.version})")
     headers = _headers(request, resource_type, fhir_id, found.version, found.last_updated)
     if request.headers.get("if-none-match") == headers["ETag"]:
         return respond(None, 304, headers)
+    body = orjson.loads(found.body) if isinstance(found.body, str) and resource_type == "Binary" else found.body
     if resource_type == "Binary" and _wants_native(request):
-        return _native(found.body, headers)
-    return respond(found.body, 200, headers)
+        return _native(body, headers)
+    if isinstance(body, str):  # JSON text as stored: sent without decoding it
+        return Response(body.encode(), 200, headers, media_type=FHIR_JSON)
+    return respond(body, 200, headers)
 
 
 def _wants_native(request: Request) -> bool:
