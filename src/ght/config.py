@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # "auto": Secure cookies unless the server listens on loopback only (plain-HTTP demo).
     cookie_secure: str = "auto"
 
+    # Access trace: entries older than this many rolling months are purged by `ght audit purge`
+    # (art. R6113-9-2 of the Code de la santé publique: six months).
+    audit_retention_months: int = Field(default=6, ge=1)
+
     log_level: str = "INFO"
     log_json: bool = True
 
