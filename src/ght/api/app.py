@@ -60,10 +60,10 @@ def create_app(settings: Settings, engine: Engine | None = None):
     app.state.record_reader = make_reader(engine)
     settings.resolved_secret_key()  # fail at start, not at the first login
 
-    app.include_router(health.router)
+    app.include_router(health.router)  # two routes, for the load balancer's frequent probes
+    fhir.install(app)  # next: its read and search are the most frequent requests (matched in order)
     app.include_router(auth.router)
     app.include_router(identity.router)
-    fhir.install(app)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(RequestLogMiddleware)

@@ -24,6 +24,7 @@ def install(app: FastAPI) -> None:
     app.state.ght_oid = load_settings(PublishSettings).ght_oid
     install_error_handlers(app)
     app.add_middleware(RejectNulInQuery)
+    app.include_router(resource_routes.hot_router)  # first: the API's most frequent requests
     app.include_router(metadata_router)
     app.include_router(bundles.router)
     app.include_router(everything.router)
