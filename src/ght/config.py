@@ -41,8 +41,9 @@ class Settings(BaseSettings):
     session_idle_minutes: int = Field(default=30, ge=1)  # UI session expires after inactivity
     session_max_hours: int = Field(default=12, ge=1)  # and in any case after a shift
     token_minutes: int = Field(default=60, ge=1)  # API bearer tokens
-    # A worker remembers a checked bearer token this long (0: never): a revocation made through
-    # another worker reaches it within this delay (see ght.auth.sessions.BearerCache).
+    # A worker remembers a checked bearer token this long (0: never): a deactivation or a
+    # revocation reaches a worker that has just checked the token within this delay
+    # (see ght.auth.sessions.BearerCache).
     token_cache_seconds: float = Field(default=10, ge=0, le=300)
     # "auto": Secure cookies unless the server listens on loopback only (plain-HTTP demo).
     cookie_secure: str = "auto"

@@ -60,23 +60,6 @@ def optional_ui_session(request: Request, db: Session = Depends(get_db)) -> Auth
     return _remember(request, auth)
 
 
-async def require_bearer(
-    request: Request, token: str | None = Depends(oauth2_scheme), db: Session = Depends(get_db)
-) -> AuthSession:
-    """The bearer token's session, in the request's database session. A token this process has
-    just checked costs no query and no thread (auth.sessions.BearerCache)."""
-    settings = get_settings(request)
-    cache: sessions.BearerCache = request.app.state.bearer_cache
-    auth = cache.peek(token, settings)
-    if auth is not None:
-        auth = db.merge(auth, load=False)  # no SQL: a copy of the remembered rows
-    elif token:
-        auth = await run_in_threadpool(cache.resolve, db, token, settings)
-    if auth is None:
-        raise _unauthorised()
-    return _remember(request, auth)
-
-
 def _unauthorised() -> HTTPException:
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED,
@@ -86,8 +69,9 @@ def _unauthorised() -> HTTPException:
 
 
 async def require_bearer_detached(request: Request, token: str | None = Depends(oauth2_scheme)) -> AuthSession:
-    """As require_bearer, for routes that run on the event loop: a remembered token costs no
-    database access and no thread; the session returned is detached (read it, never change it)."""
+    """The bearer token's session, detached (read it, never change it): a token this process has
+    just checked costs no query and no thread (auth.sessions.BearerCache); another is looked up
+    in a thread, with a session of its own."""
     settings = get_settings(request)
     cache: sessions.BearerCache = request.app.state.bearer_cache
     auth = cache.peek(token, settings)
@@ -99,13 +83,16 @@ async def require_bearer_detached(request: Request, token: str | None = Depends(
 
 
 def _resolve_detached(request: Request, token: str) -> AuthSession | None:
-    db = request.app.state.sessionmaker()
-    try:
-        auth = request.app.state.bearer_cache.resolve_detached(db, token, get_settings(request))
-        db.commit()
-        return auth
-    finally:
-        db.close()
+    with request.app.state.sessionmaker() as db:
+        return request.app.state.bearer_cache.resolve_detached(db, token, get_settings(request))
+
+
+async def require_bearer(
+    auth: AuthSession = Depends(require_bearer_detached), db: Session = Depends(get_db)
+) -> AuthSession:
+    """The bearer token's session as a copy in the request's database session (no SQL: the
+    remembered rows are copied), for routes that read its relationships or write."""
+    return db.merge(auth, load=False)
 
 
 def _check_roles(auth: AuthSession, roles: tuple[str, ...]) -> AuthSession:

@@ -26,7 +26,7 @@ from ght.audit.chain import canonical_time
 from ght.audit.models import AuditEntry
 from ght.directory.models import Establishment
 from ght.directory.vocab import ROLE_LABELS_FR
-from ght.interop.fhir.systems import IDNST_SYSTEM
+from ght.interop.fhir.systems import IDNPS_SYSTEM, IDNST_SYSTEM
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
@@ -37,7 +37,6 @@ PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 ROLE_CLASS = "http://terminology.hl7.org/CodeSystem/v3-RoleClass"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
-IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"  # national id of health professionals (8 + RPPS)
 ROLE_SYSTEM = "https://ght.example/fhir/CodeSystem/account-role"  # ght.directory.vocab.Role
 ACCOUNT_SYSTEM = "https://ght.example/fhir/NamingSystem/account"  # usernames, when there is no RPPS
 BALP = "https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit."

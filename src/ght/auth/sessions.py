@@ -124,12 +124,6 @@ class BearerCache:
         self.forget_digest(digest)
         return None
 
-    def resolve(self, db: Session, token: str | None, settings: Settings) -> AuthSession | None:
-        """The live session for this token, in `db` (a copy of the remembered one when fresh)."""
-        row = self.resolve_detached(db, token, settings)
-        # A copy in the caller's session, without a query: lazy attributes still load.
-        return None if row is None else db.merge(row, load=False)
-
     def resolve_detached(self, db: Session, token: str | None, settings: Settings) -> AuthSession | None:
         """As peek, else resolved with `db` and remembered: detached either way."""
         row = self.peek(token, settings)

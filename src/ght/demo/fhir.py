@@ -13,14 +13,13 @@ from ght.demo.model import Establishment, Professional, Site
 from ght.directory.vocab import PROFESSIONS
 from ght.interop.fhir.systems import (  # noqa: F401  (re-exported for the per-person resources)
     BIRTH_PLACE, COMMUNE_SYSTEM, FINESS_SYSTEM, FR_BIRTH_LIST_GIVEN_NAME, FR_IDENTITY_RELIABILITY, FR_INSEE_CODE,
-    FR_V2_0203, FR_V2_0445, IDNST_SYSTEM, V2_0203,
+    FR_V2_0203, FR_V2_0445, IDNPS_SYSTEM, IDNST_SYSTEM, V2_0203,
 )
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 SNOMED = "http://snomed.info/sct"
 DICOM_DCM = "http://dicom.nema.org/resources/ontology/DCM"
-IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"  # national id of health professionals
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"

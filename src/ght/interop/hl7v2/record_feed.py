@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ght.directory.models import Establishment, FunctionalUnit, Professional
 from ght.interop.fhir.outcome import FhirError
+from ght.interop.fhir.systems import IDNPS_SYSTEM
 from ght.interop.hl7v2 import adt
 from ght.interop.hl7v2.ack import ErrorCode, Hl7Error, Location
 from ght.interop.hl7v2.dispatch import Inbound
@@ -29,7 +30,6 @@ LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
-IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"  # national id of health professionals (8 + RPPS, 0 + ADELI)
 # HL7 v2 coding systems (table 0396) to FHIR systems; the others are the sender's own.
 CODE_SYSTEMS = {"LN": LOINC, "SCT": SNOMED, "SNM": SNOMED, "UCUM": UCUM}
 ID_OK = re.compile(r"[A-Za-z0-9\-.]+")
