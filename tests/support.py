@@ -108,3 +108,17 @@ def run_ght(*args, cwd=None, timeout=600, **env):
 
     return subprocess.run([sys.executable, "-m", "ght", *args], capture_output=True, text=True, timeout=timeout,
                           cwd=cwd, env={**os.environ, "GHT_LOG_JSON": "false", **env})
+
+
+def grant_record(db, account, kind: str = "record") -> None:
+    """An explicit grant to the whole record for `account` (ght.access.models.AccessGrant), for the
+    tests of the record's own features: the care-team rules are tested in tests/access."""
+    from datetime import timedelta
+
+    from ght.access.models import AccessGrant
+    from ght.db.base import utcnow
+
+    now = utcnow()
+    db.add(AccessGrant(account_id=account.id, granted_by=account.id, kind=kind, reason="tests du dossier partagé",
+                       starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=1)))
+    db.commit()

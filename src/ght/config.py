@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     # Access trace: entries older than this many rolling months are purged by `ght audit purge`
     # (art. R6113-9-2 of the Code de la santé publique: six months).
     audit_retention_months: int = Field(default=6, ge=1)
+    # The sealer chains new trace entries this often, in every `ght serve` (0: only `ght audit seal`).
+    audit_seal_seconds: float = Field(default=1.0, ge=0)
+    # Access policy (ght.access): how long an ended stay, episode of care, task or referral
+    # still makes a professional a member of the patient's care team; how long a
+    # break-the-glass access lasts.
+    access_after_care_days: int = Field(default=365, ge=0)
+    access_break_glass_minutes: int = Field(default=240, ge=5, le=24 * 60)
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -41,7 +41,7 @@ from interop.hl7_samples import (  # noqa: F401  (feed: a fixture)
     txa,
     xcn,
 )
-from support import PASSWORD
+from support import PASSWORD, grant_record
 
 ENCOUNTER_ID = f"{CHU}-NDA001"
 DUVAL = xcn(RPPS_DUVAL, "DUVAL", "Jean")
@@ -244,7 +244,7 @@ def test_identity_only_admissions_are_kept_and_search_finds_the_encounter(feed, 
 
 def test_movements_over_mllp_are_read_back_through_fhir_search(engine, db, live_server, make_account):
     add_directory(db)
-    make_account("soignant", roles=(Role.CLINICIAN,))
+    grant_record(db, make_account("soignant", roles=(Role.CLINICIAN,)))
     with BackgroundListener(Feed(engine)) as listener:
         admitted = exchange(listener.port, movement(
             "A01", "NET-1", "MV1", "202403011000", uf=UF_CARDIO, uf_label="Cardiologie", attending=DUVAL))

@@ -15,13 +15,14 @@ from sqlalchemy import func, select
 
 from ght.config import Settings
 from ght.demo.bootstrap import generate_and_load, load_identities
-from ght.directory.models import Establishment
+from ght.directory.models import Account, Establishment
 from ght.directory.seed import DEMO_PASSWORD
 from ght.identity.models import GhtPatient, LocalIdentity
 from ght.record import export, store
 from ght.record.export_models import RUNNING, BulkExportJob
 from ght.record.loader import load
 from ght.record.models import Resource
+from support import grant_record
 
 ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
 
@@ -40,6 +41,7 @@ def world(live_server, engine, db, tmp_path):
                       out_dir=demo / "territory", load=True, engine=engine)
     load_identities(engine, demo / "territory")
     load(engine, [demo / "territory" / "fhir"])
+    grant_record(db, db.scalar(select(Account).where(Account.username == "dim")))  # an analytics export
     with live_server.client() as http:
         http.headers["Authorization"] = f"Bearer {token(http, 'dim')}"
         yield http

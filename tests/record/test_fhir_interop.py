@@ -18,7 +18,7 @@ from fhirpy.base.exceptions import OperationOutcome as ClientOperationOutcome
 from ght.directory.vocab import Role
 from ght.identity import service
 from ght.interop.fhir.resource_routes import RECORD_TYPES
-from support import PASSWORD, add_establishments, paul
+from support import PASSWORD, add_establishments, grant_record, paul
 
 EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "fhir-r4-examples"
 CHU, CH = "490000031", "490000049"
@@ -54,7 +54,7 @@ def without_server_meta(resource):
 @pytest.fixture
 def client(live_server, db, make_account):
     add_establishments(db, CHU, CH)
-    make_account("doc", roles=(Role.CLINICIAN, Role.SECRETARY))  # writes the record and identities
+    grant_record(db, make_account("doc", roles=(Role.CLINICIAN, Role.SECRETARY)))  # writes the record and identities
     identity = service.record_identity(db, paul(CHU), actor="t", channel="api")
     db.commit()
     with live_server.client() as http:

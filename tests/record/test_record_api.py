@@ -12,7 +12,7 @@ from ght.directory.vocab import Role
 from ght.identity import service
 from ght.identity.ins import nir_with_key
 from ght.identity.models import LocalIdentity
-from support import PASSWORD, add_establishments, marie, paul
+from support import PASSWORD, add_establishments, grant_record, marie, paul
 
 CHU, CH = "490000031", "490000049"
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -43,6 +43,7 @@ def world(live_server, db, make_account):
     account = make_account("doc", roles=(Role.CLINICIAN,))
     account.establishment_id = chu.id
     db.commit()
+    grant_record(db, account)
     ins = nir_with_key("2850349007123")
     at_chu = service.record_identity(db, marie(CHU, ins=ins, status="QUAL"), actor="t", channel="api")
     at_ch = service.record_identity(db, marie(CH, ipp="M-9", ins=ins, status="QUAL"), actor="t", channel="api")

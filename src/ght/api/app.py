@@ -13,7 +13,8 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 
 from ght import __version__
-from ght.api import auth, health, identity
+from ght.access.facts import AccessRules
+from ght.api import access, auth, health, identity
 from ght.api.middleware import RequestLogMiddleware
 from ght.auth import sessions
 from ght.config import Settings
@@ -58,12 +59,14 @@ def create_app(settings: Settings, engine: Engine | None = None):
     app.state.read_sessionmaker = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
     app.state.bearer_cache = sessions.BearerCache(settings.token_cache_seconds)
     app.state.record_reader = make_reader(engine)
+    app.state.access_rules = AccessRules.of(settings)
     settings.resolved_secret_key()  # fail at start, not at the first login
 
     app.include_router(health.router)  # two routes, for the load balancer's frequent probes
     fhir.install(app)  # next: its read and search are the most frequent requests (matched in order)
     app.include_router(auth.router)
     app.include_router(identity.router)
+    app.include_router(access.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(RequestLogMiddleware)

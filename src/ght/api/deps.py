@@ -9,6 +9,9 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from ght.access.gate import Gate
+from ght.access.subject import subject_of
+from ght.audit.trail import Door
 from ght.auth import sessions
 from ght.auth.models import AuthSession
 from ght.config import Settings
@@ -118,3 +121,37 @@ def require_role(*roles: str):
         return _check_roles(auth, roles)
 
     return check
+
+
+# ------------------------------------------------------------------------------ access gates
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def make_gate(request: Request, auth: AuthSession, db: Session, door: Door) -> Gate:
+    return Gate(request.app.state.engine, db, subject_of(auth), door, client_address=client_address(request),
+                rules=request.app.state.access_rules)
+
+
+def reading_gate(door: Door):
+    """The request's access gate for a route that reads (autocommit session)."""
+
+    # On the event loop: making a gate does no I/O (a sync dependency would cost a thread switch).
+    async def dependency(request: Request, auth: AuthSession = Depends(require_bearer_detached),
+                         db: Session = Depends(get_read_db)) -> Gate:
+        return make_gate(request, auth, db, door)
+
+    return dependency
+
+
+def writing_gate(door: Door):
+    """The request's access gate for a route that writes: its facts and its trace entries go
+    through the route's own transaction."""
+
+    async def dependency(request: Request, auth: AuthSession = Depends(require_bearer_detached),
+                         db: Session = Depends(get_db)) -> Gate:
+        return make_gate(request, auth, db, door)
+
+    return dependency

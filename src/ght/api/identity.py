@@ -1,16 +1,20 @@
 """Identity-vigilance JSON API: review queue, decisions, link/unlink, merge/unmerge, collisions,
-duplicate reports. Reserved to the identity-vigilance cell."""
+duplicate reports. Reserved to the identity-vigilance cell; every answer is traced, one entry per
+patient whose identities it shows or changes (ght.access.gate)."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ght.api.deps import get_db, require_role
+from ght.access.gate import Gate
+from ght.access.policy import Decision as AccessDecision
+from ght.api.deps import get_db, make_gate, require_role
+from ght.audit.trail import Action, Door, Purpose
 from ght.auth.models import AuthSession
 from ght.directory.vocab import Role
 from ght.identity import service, vigilance
@@ -18,7 +22,21 @@ from ght.identity.models import GhtPatient, LinkEvent, LocalIdentity, ReviewItem
 from ght.identity.service import IdentityRejected
 
 router = APIRouter(prefix="/api/identity", tags=["identitovigilance"])
-vigilant = require_role(Role.IDENTITY_VIGILANCE.value)
+_vigilant_role = require_role(Role.IDENTITY_VIGILANCE.value)
+_ALLOWED = AccessDecision(True, Purpose.ADMINISTRATION, Role.IDENTITY_VIGILANCE.value, "identitovigilance")
+
+
+def vigilant(request: Request, auth: AuthSession = Depends(_vigilant_role), db: Session = Depends(get_db)) -> Gate:
+    """The identity-vigilance cell's gate: the role is checked first (403 otherwise)."""
+    return make_gate(request, auth, db, Door.API)
+
+
+def _traced(gate: Gate, db: Session, action: Action, identities) -> None:
+    """Trace what the answer shows or changes, one entry per GHT patient, and commit."""
+    for identity in identities:
+        gate.note(action, _ALLOWED, identity.patient_id, [f"Patient/{identity.id}"])
+    gate.flush(db)
+    db.commit()
 
 
 class IdentityOut(BaseModel):
@@ -134,59 +152,72 @@ def _rejected(exc: IdentityRejected) -> HTTPException:
 @router.get("/review", response_model=list[ReviewOut], summary="File de revue, triée par risque")
 def review_queue(status: str = Query("open", pattern="^(open|linked|distinct)$"),
                  limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
-                 db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
-    return [_review_out(db, item) for item in vigilance.review_queue(db, status=status, limit=limit, offset=offset)]
+                 db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
+    items = [_review_out(db, item) for item in vigilance.review_queue(db, status=status, limit=limit, offset=offset)]
+    _traced(gate, db, Action.SEARCH, [i for item in items for i in (item.a, item.b)])
+    return items
 
 
 @router.post("/review/{item_id}", response_model=ReviewOut, summary="Décider : même personne ou personnes distinctes")
-def decide(item_id: int, body: Decision, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
+def decide(item_id: int, body: Decision, db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
     try:
-        item = vigilance.decide(db, item_id, body.decision, actor=auth.account.username, note=body.note)
+        item = vigilance.decide(db, item_id, body.decision, actor=gate.subject.username, note=body.note)
     except IdentityRejected as exc:
         raise _rejected(exc) from None
-    db.commit()
-    return _review_out(db, item)
+    out = _review_out(db, item)
+    _traced(gate, db, Action.UPDATE, [out.a, out.b])
+    return out
 
 
 @router.get("/patients/{patient_id}", response_model=PatientOut, summary="Un patient GHT, ses identités et l'historique de ses liens")
-def patient(patient_id: str, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
+def patient(patient_id: str, db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
     found = db.get(GhtPatient, patient_id)
     if found is None:
         raise HTTPException(404, detail="patient GHT inconnu")
-    events = db.scalars(select(LinkEvent).where(
-        (LinkEvent.to_patient == patient_id) | (LinkEvent.from_patient == patient_id)).order_by(LinkEvent.id))
+    events = list(db.scalars(select(LinkEvent).where(
+        (LinkEvent.to_patient == patient_id) | (LinkEvent.from_patient == patient_id)).order_by(LinkEvent.id)))
+    gate.note(Action.READ, _ALLOWED, found.id, [f"Patient/{found.id}"])
+    gate.flush(db)
+    db.commit()
     return PatientOut(id=found.id, merged_into=found.merged_into,
                       identities=[IdentityOut.of(i) for i in found.identities],
                       events=[EventOut.of(e) for e in events])
 
 
-def _apply(db: Session, action) -> EventOut:
+def _apply(db: Session, gate: Gate, action) -> EventOut:
     try:
         event = action()
     except IdentityRejected as exc:
         raise _rejected(exc) from None
+    for patient_id in dict.fromkeys(p for p in (event.from_patient, event.to_patient) if p):
+        gate.note(Action.UPDATE, _ALLOWED, patient_id, [f"Patient/{patient_id}"])
+    gate.flush(db)
     db.commit()
     return EventOut.of(event)
 
 
 @router.post("/identities/{identity_id}/unlink", response_model=EventOut, summary="Délier une identité (nouveau patient GHT)")
-def unlink(identity_id: int, body: Reason, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
-    return _apply(db, lambda: service.unlink_identity(db, identity_id, actor=auth.account.username, channel="api", reason=body.reason))
+def unlink(identity_id: int, body: Reason, db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
+    return _apply(db, gate, lambda: service.unlink_identity(db, identity_id, actor=gate.subject.username, channel="api",
+                                                            reason=body.reason))
 
 
 @router.post("/identities/{identity_id}/link", response_model=EventOut, summary="Lier une identité à un patient GHT existant")
-def link(identity_id: int, body: LinkRequest, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
-    return _apply(db, lambda: service.link_identity(db, identity_id, body.patient_id, actor=auth.account.username, channel="api", reason=body.reason))
+def link(identity_id: int, body: LinkRequest, db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
+    return _apply(db, gate, lambda: service.link_identity(db, identity_id, body.patient_id, actor=gate.subject.username,
+                                                          channel="api", reason=body.reason))
 
 
 @router.post("/patients/{patient_id}/merge", response_model=EventOut, summary="Fusionner un patient GHT dans celui-ci")
-def merge(patient_id: str, body: MergeRequest, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
-    return _apply(db, lambda: service.merge_patients(db, patient_id, body.absorbed, actor=auth.account.username, channel="api", reason=body.reason))
+def merge(patient_id: str, body: MergeRequest, db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
+    return _apply(db, gate, lambda: service.merge_patients(db, patient_id, body.absorbed, actor=gate.subject.username,
+                                                           channel="api", reason=body.reason))
 
 
 @router.post("/merges/{event_id}/unmerge", response_model=EventOut, summary="Annuler une fusion (restaure l'état d'avant)")
-def unmerge(event_id: int, body: Reason, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
-    return _apply(db, lambda: service.unmerge(db, event_id, actor=auth.account.username, channel="api", reason=body.reason))
+def unmerge(event_id: int, body: Reason, db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
+    return _apply(db, gate, lambda: service.unmerge(db, event_id, actor=gate.subject.username, channel="api",
+                                                    reason=body.reason))
 
 
 class CollisionOut(BaseModel):
@@ -195,9 +226,11 @@ class CollisionOut(BaseModel):
 
 
 @router.get("/collisions", response_model=list[CollisionOut], summary="Patients portant deux INS différents")
-def collisions(db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
-    return [CollisionOut(patient_id=p, identities=[IdentityOut.of(i) for i in members])
-            for p, members in vigilance.collisions(db)]
+def collisions(db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
+    found = [CollisionOut(patient_id=p, identities=[IdentityOut.of(i) for i in members])
+             for p, members in vigilance.collisions(db)]
+    _traced(gate, db, Action.SEARCH, [i for c in found for i in c.identities])
+    return found
 
 
 class DuplicateReport(BaseModel):
@@ -208,13 +241,16 @@ class DuplicateReport(BaseModel):
 
 
 @router.get("/reports/duplicates/{finess}", response_model=DuplicateReport, summary="Doublons suspectés d'un établissement")
-def duplicates(finess: str, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
+def duplicates(finess: str, db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
     try:
         report = vigilance.duplicate_report(db, finess)
     except IdentityRejected as exc:
         raise HTTPException(404, detail=exc.message) from None
-    return DuplicateReport(
+    out = DuplicateReport(
         finess=finess, establishment=report["establishment"].name,
         linked_duplicates={p: [IdentityOut.of(i) for i in members] for p, members in report["linked_duplicates"].items()},
         review_pairs=[_review_out(db, item) for item in report["review_pairs"]],
     )
+    _traced(gate, db, Action.SEARCH, [*(i for members in out.linked_duplicates.values() for i in members),
+                                      *(i for pair in out.review_pairs for i in (pair.a, pair.b))])
+    return out

@@ -16,6 +16,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 def all_metadata():
     """The metadata of every domain's tables (importing the modules registers them)."""
+    from ght.access import models as _access  # noqa: F401
     from ght.audit import models as _audit  # noqa: F401
     from ght.auth import models as _auth  # noqa: F401
     from ght.db.base import Base

@@ -96,6 +96,7 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount("identitovigilance", Role.IDENTITY_VIGILANCE, "secretaire_medicale", "support"),
     DemoAccount("dim", Role.DIM_PHYSICIAN, "medecin", "support"),
     DemoAccount("dsi", Role.DSI_ADMIN, "informaticien", "support"),
+    DemoAccount("dpo", Role.DPO, "informaticien", "support"),
     DemoAccount("coordinateur", Role.DAC_COORDINATOR, "coordinateur", "none", external=True),
     DemoAccount("medecin.traitant", Role.EXTERNAL, "medecin", "none", external=True),
 )

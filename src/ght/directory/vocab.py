@@ -21,6 +21,7 @@ class Role(StrEnum):
     DSI_ADMIN = "dsi_admin"
     DAC_COORDINATOR = "dac_coordinator"
     EXTERNAL = "external"  # external professional of a patient's care team (GP, home nurse)
+    DPO = "dpo"  # délégué à la protection des données: reviews break-the-glass, gives grants
 
 
 ROLE_LABELS_FR: dict[Role, str] = {
@@ -32,6 +33,7 @@ ROLE_LABELS_FR: dict[Role, str] = {
     Role.DSI_ADMIN: "Administrateur DSI",
     Role.DAC_COORDINATOR: "Coordinateur DAC",
     Role.EXTERNAL: "Professionnel extérieur de l'équipe de soins",
+    Role.DPO: "Délégué à la protection des données",
 }
 
 # Profession codes with their label and the national register that identifies them.

@@ -50,6 +50,7 @@ def prepare(db: Session, body: dict, fhir_id: str, context: store.WriteContext, 
     compartment = store.patient_of(db, extracted, resource_type, body, places)
     store.attach_binaries(db, body, compartment)
     source = sources.source(db, body, compartment, context)
+    context.check("create", resource_type, fhir_id, compartment, source.establishment_id, body, None)
     at = utcnow()
     stored = store.with_meta(body, fhir_id, 1, at, source)
     return Prepared(dict(resource_type=resource_type, fhir_id=fhir_id, version=1, last_updated=at, deleted=False,

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 import orjson
 from sqlalchemy import Engine, select, update
@@ -143,6 +143,11 @@ def _chunks(values: list[str]) -> Iterator[list[str]]:
         yield values[start:start + CHUNK]
 
 
+# What the access gate decides on (ght.access.gate.Gate.keep), beside the body.
+_COLUMNS = (Resource.resource_type, Resource.fhir_id, Resource.ght_patient_id, Resource.source_establishment_id,
+            Resource.body)
+
+
 def _resource_queries(scope: Scope, resource_types: list[str]) -> Iterable:
     def base(query):
         query = query.where(Resource.deleted.is_(False), Resource.last_updated <= scope.until)
@@ -152,11 +157,11 @@ def _resource_queries(scope: Scope, resource_types: list[str]) -> Iterable:
 
     if scope.level == "group":
         for chunk in _chunks(scope.related or []):
-            yield base(select(Resource.resource_type, Resource.body).where(
+            yield base(select(*_COLUMNS).where(
                 Resource.resource_type.in_(resource_types), Resource.ght_patient_id.in_(chunk))).order_by(Resource.id)
         return
     for resource_type in resource_types:
-        query = base(select(Resource.resource_type, Resource.body).where(Resource.resource_type == resource_type))
+        query = base(select(*_COLUMNS).where(Resource.resource_type == resource_type))
         if scope.level == "patient":
             query = query.where(Resource.ght_patient_id.is_not(None))
         yield query.order_by(Resource.id)
@@ -169,7 +174,7 @@ def _local_patients(db: Session, scope: Scope) -> Iterator[dict]:
         for identity in db.scalars(query.order_by(LocalIdentity.id).execution_options(yield_per=FETCH)):
             found = patient_versions.read(db, identity)
             if found is not None:
-                yield found.body
+                yield _Identity(str(identity.id), identity.patient_id, found.body)
 
     if scope.level == "group":
         for chunk in _chunks(scope.related or []):
@@ -185,7 +190,7 @@ def _ght_patients(db: Session, scope: Scope, ght_oid: str) -> Iterator[dict]:
             if scope.since is not None and patient.created_at <= scope.since and \
                     all(i.updated_at <= scope.since for i in patient.identities):
                 continue
-            yield patient_versions.ght_patient(db, patient, ght_oid)
+            yield _Identity(patient.id, patient.id, patient_versions.ght_patient(db, patient, ght_oid))
 
     if scope.level == "group":
         for chunk in _chunks(scope.members or []):
@@ -194,18 +199,49 @@ def _ght_patients(db: Session, scope: Scope, ght_oid: str) -> Iterator[dict]:
         yield from rendered(select(GhtPatient))
 
 
-def export_into(db: Session, scope: Scope, writer: Writer, ght_oid: str) -> None:
+@dataclass(frozen=True, slots=True)
+class _Identity:
+    """A Patient seen as a row of the record, for the access gate."""
+
+    fhir_id: str
+    ght_patient_id: str
+    body: dict
+    resource_type: str = "Patient"
+    source_establishment_id: int | None = None
+
+
+class ExportGate(Protocol):
+    """The requester's access gate for an export (see ght.interop.fhir.bulk_routes)."""
+
+    def keep(self, rows: list) -> list: ...  # the rows the requester may see (others traced as refused)
+    def flush(self) -> None: ...  # trace what was kept so far
+
+
+def export_into(db: Session, scope: Scope, writer: Writer, ght_oid: str, gate: ExportGate) -> None:
+    """Write what the scope selects and the requester may see: the gate decides on each
+    resource and traces the export, patient by patient, a batch of rows at a time."""
+    def kept(rows) -> Iterator:
+        batch = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) == FETCH:
+                yield from gate.keep(batch)
+                gate.flush()
+                batch = []
+        yield from gate.keep(batch)
+        gate.flush()
+
     if "Patient" in scope.types:
-        for body in _local_patients(db, scope):
-            writer.write("Patient", body)
-        for body in _ght_patients(db, scope, ght_oid):
-            writer.write("Patient", body)
+        for row in kept(_local_patients(db, scope)):
+            writer.write("Patient", row.body)
+        for row in kept(_ght_patients(db, scope, ght_oid)):
+            writer.write("Patient", row.body)
     others = [t for t in scope.types if t != "Patient"]
     if not others:
         return
     for query in _resource_queries(scope, others):
-        for resource_type, body in db.execute(query.execution_options(yield_per=FETCH)):
-            writer.write(resource_type, body)
+        for row in kept(db.execute(query.execution_options(yield_per=FETCH))):
+            writer.write(row.resource_type, row.body)
 
 
 # ------------------------------------------------------------------------------ jobs
@@ -215,8 +251,9 @@ class BulkExports:
     """Runs the jobs of this server process in background threads, one at a time (an export reads
     the whole record: two at once would only share the same disk and cores)."""
 
-    def __init__(self, engine: Engine, root: Path, ght_oid: str) -> None:
-        self.engine, self.root, self.ght_oid = engine, root, ght_oid
+    def __init__(self, engine: Engine, root: Path, ght_oid: str, gate_for: Callable[[Session, int], ExportGate]) -> None:
+        """`gate_for(db, account_id)`: the access gate of the job's requester."""
+        self.engine, self.root, self.ght_oid, self.gate_for = engine, root, ght_oid, gate_for
         self.worker = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         _LIVE_WORKERS.add(self.worker)
         self.sessions = session_factory(engine)
@@ -287,7 +324,7 @@ class BulkExports:
             directory.mkdir(parents=True, exist_ok=True)
             writer = Writer(directory, tick)
             try:
-                export_into(db, scope, writer, self.ght_oid)
+                export_into(db, scope, writer, self.ght_oid, self.gate_for(db, job.account_id))
             finally:
                 writer.close()
             db.rollback()

@@ -31,11 +31,14 @@ class Current:
     version: int
     last_updated: datetime
     deleted: bool
+    ght_patient_id: str | None
+    source_establishment_id: int | None
 
 
 def current_query(resource_type: str, fhir_id: str):
     table = Resource.__table__
-    return select(table.c.body, table.c.version, table.c.last_updated, table.c.deleted).where(
+    return select(table.c.body, table.c.version, table.c.last_updated, table.c.deleted, table.c.ght_patient_id,
+                  table.c.source_establishment_id).where(
         table.c.resource_type == resource_type, table.c.fhir_id == fhir_id)
 
 
@@ -65,7 +68,7 @@ class PostgresReader:
 
     # The same query as current_query, written for psycopg; body::text spares decoding the
     # JSONB into Python objects only to encode them again for the answer.
-    SQL = ("SELECT body::text, version, last_updated, deleted FROM fhir_resource "
+    SQL = ("SELECT body::text, version, last_updated, deleted, ght_patient_id, source_establishment_id FROM fhir_resource "
            "WHERE resource_type = %s AND fhir_id = %s")
 
     def __init__(self, url: str, *, max_size: int = 20) -> None:
@@ -98,8 +101,8 @@ class PostgresReader:
                 log.warning("read retried on a new connection", exc_info=True)
         if row is None:
             return None
-        body, version, last_updated, deleted = row
-        return Current(body, version, last_updated.astimezone(UTC), deleted)
+        body, version, last_updated, deleted, patient, source = row
+        return Current(body, version, last_updated.astimezone(UTC), deleted, patient, source)
 
 
 def make_reader(engine: Engine) -> PostgresReader | ThreadedReader:

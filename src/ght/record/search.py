@@ -40,6 +40,9 @@ class Query:
     offset: int = 0
     summary_count: bool = False
     ignored: list[str] = field(default_factory=list)
+    # The patient criteria (name, modifier, values): the access gate resolves them to decide on
+    # the patients' records before the search runs.
+    patient_criteria: list[tuple[str, str, list[str]]] = field(default_factory=list)
 
 
 def parameters_of(resource_type: str) -> dict[str, SearchParameter]:
@@ -214,6 +217,7 @@ def compile_query(db: Session, resource_type: str, items: list[tuple[str, str]],
         if name in COMPARTMENT_PARAMS and definition.type == "reference" and "Patient" in (definition.targets or ("Patient",)) \
                 and (modifier in ("Patient", "identifier") or all(_patient_reference(v) for v in values)):
             query.conditions.append(_compartment(db, name, modifier, values))
+            query.patient_criteria.append((name, modifier, values))
             continue
         query.conditions.append(or_(*[_condition(definition, key, modifier, v, resource_type) for v in values]))
     if unknown:

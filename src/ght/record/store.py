@@ -12,6 +12,7 @@ Patient is not stored here: it is the identity server's (see ght.interop.fhir.pa
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,10 +37,24 @@ SERVER_META = ("versionId", "lastUpdated", "source")
 SOURCE_PREFIX = "urn:finess:"
 
 
+# The access policy's check of one write (ght.access.gate.Gate.authorize_write): called with the
+# action ("create", "update", "delete"), the resource type and id, the GHT patient and the source
+# establishment the write will give the resource, its body, and the row it replaces (None for a
+# creation); raises to refuse. Called by every write path of the store, bundles and bulk loads too.
+Authorize = Callable[[str, str, str, "str | None", "int | None", "dict | None", "Resource | None"], None]
+
+
 @dataclass(frozen=True)
 class WriteContext:
     actor: str
     establishment_id: int | None = None  # the writer's establishment: the source when nothing else says
+    authorize: Authorize | None = None  # None: a system door (HL7 feed, `ght record load`), traced by its caller
+
+    def check(self, action: str, resource_type: str, fhir_id: str, compartment: Compartment | None,
+              source_id: int | None, body: dict | None, existing: Resource | None) -> None:
+        if self.authorize is not None:
+            self.authorize(action, resource_type, fhir_id, compartment.ght_patient_id if compartment else None,
+                           source_id, body, existing)
 
 
 @dataclass(frozen=True)
@@ -218,6 +233,7 @@ def create(db: Session, body: dict, context: WriteContext, *, fhir_id: str | Non
     compartment = patient_of(db, extracted, resource_type, body)
     attach_binaries(db, body, compartment)
     source = source_of(db, body, compartment, context)
+    context.check("create", resource_type, fhir_id, compartment, source.establishment_id, body, None)
     at = utcnow()
     stored = with_meta(body, fhir_id, 1, at, source)
     resource_id = db.execute(insert(Resource).values(
@@ -236,6 +252,13 @@ def current(db: Session, resource_type: str, fhir_id: str, *, for_update: bool =
     if for_update:
         query = query.with_for_update()
     return db.scalar(query)
+
+
+def current_rows(db: Session, resource_type: str, fhir_ids: set[str]) -> list[Resource]:
+    if not fhir_ids:
+        return []
+    return list(db.scalars(select(Resource).where(Resource.resource_type == resource_type,
+                                                  Resource.fhir_id.in_(sorted(fhir_ids)))))
 
 
 def _check_version(resource: Resource, if_match: str | None) -> None:
@@ -257,6 +280,7 @@ def update(db: Session, body: dict, fhir_id: str, context: WriteContext, *, if_m
     compartment = patient_of(db, extracted, resource_type, body)
     attach_binaries(db, body, compartment)
     source = source_of(db, body, compartment, context)
+    context.check("update", resource_type, fhir_id, compartment, source.establishment_id, body, resource)
     if not resource.deleted and _same_content(resource.body, body, source):
         return Written(resource.body, resource.version, resource.last_updated, False)
     at, version = utcnow(), resource.version + 1
@@ -286,11 +310,14 @@ def _same_content(stored: dict | None, body: dict, source: Source) -> bool:
     return _comparable(stored) == _comparable(with_meta(body, stored["id"], 0, utcnow(), source))
 
 
-def remove(db: Session, resource_type: str, fhir_id: str, *, if_match: str | None = None) -> int | None:
+def remove(db: Session, resource_type: str, fhir_id: str, *, if_match: str | None = None,
+           context: WriteContext | None = None) -> int | None:
     """Delete (kept in history); returns the deleting version, None when there was nothing."""
     resource = current(db, resource_type, fhir_id, for_update=True)
     if resource is None or resource.deleted:
         return None
+    if context is not None:
+        context.check("delete", resource_type, fhir_id, None, resource.source_establishment_id, None, resource)
     _check_version(resource, if_match)
     at, version = utcnow(), resource.version + 1
     db.execute(sql_update(Resource).where(Resource.id == resource.id).values(

@@ -8,7 +8,9 @@
 
 Group id = the FINESS (EJ, or ET of one of its sites) of an establishment: its patients.
 Only the account that asked polls, downloads and cancels (others get 404, as for a job that is
-not there). Reserved to the DIM physician: an export is the record of the whole territory.
+not there). Asking needs an explicit grant to every patient's record (ght.access.grants, given by
+the DPO for analytics); the job still writes only what the access policy lets the requester see,
+resource by resource, and traces it patient by patient (door "export").
 """
 
 from __future__ import annotations
@@ -17,16 +19,20 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.orm import Session
 
-from ght.api.deps import get_db, require_role
+from ght.access.gate import Gate
+from ght.access.subject import subject_of_account
+from ght.access.policy import Decision
+from ght.api.deps import get_db, make_gate, require_bearer
+from ght.audit.trail import Action, Door, Purpose
 from ght.auth.models import AuthSession
-from ght.directory.vocab import Role
+from ght.directory.models import Account
 from ght.interop.fhir.http import PREFIX, read_resource_body, respond
 from ght.interop.fhir.outcome import error, information
 from ght.record import export
 from ght.record.export_models import ACCEPTED, CANCELLED, COMPLETED, RUNNING, BulkExportJob
 from ght.record.search import date_bounds
 
-EXPORTERS = require_role(Role.DIM_PHYSICIAN.value)
+EXPORTERS = require_bearer
 NDJSON = "application/fhir+ndjson"
 OUTPUT_FORMATS = (NDJSON, "application/ndjson", "ndjson")  # the IG's accepted spellings
 KNOWN_UNSUPPORTED = ("_elements", "patient", "includeAssociatedData", "_typeFilter")
@@ -36,12 +42,31 @@ router = APIRouter(prefix=PREFIX, tags=["FHIR export en masse"])
 
 def install(app: FastAPI) -> None:
     root = app.state.settings.var_dir / "bulk-export"
-    app.state.bulk_exports = export.BulkExports(app.state.engine, root, app.state.ght_oid)
+    engine, rules = app.state.engine, app.state.access_rules
+
+    def gate_for(db: Session, account_id: int) -> _ExportGate:
+        subject = subject_of_account(db.get(Account, account_id))
+        return _ExportGate(Gate(engine, db, subject, Door.EXPORT, rules=rules))
+
+    app.state.bulk_exports = export.BulkExports(engine, root, app.state.ght_oid, gate_for)
     try:
         export.recover_interrupted(app.state.engine, root)
     except Exception:  # noqa: BLE001 - a database without the job table yet must not stop the app
         export.log.warning("bulk export recovery skipped", exc_info=True)
     app.include_router(router)
+
+
+class _ExportGate:
+    """The requester's gate, deciding on exports (ght.record.export.ExportGate)."""
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+
+    def keep(self, rows: list) -> list:
+        return self.gate.keep(Action.EXPORT, rows)
+
+    def flush(self) -> None:
+        self.gate.flush()
 
 
 # ------------------------------------------------------------------------------ kick-off
@@ -87,6 +112,13 @@ def _options(items: list[tuple[str, str]], lenient: bool) -> tuple[list[str] | N
 
 
 async def _kick_off(request: Request, db: Session, auth: AuthSession, level: str, group_id: str | None = None):
+    gate = make_gate(request, auth, db, Door.EXPORT)
+    if not gate.sees_all_records():
+        # A bulk export is the record of a population: only under an explicit grant to every
+        # patient's record (the DPO gives it, for analytics); each resource is decided again.
+        gate.refuse(Action.EXPORT, Decision(False, Purpose.CARE, gate.subject.primary_role,
+                                            "export en masse : habilitation explicite au dossier de tous les patients requise"),
+                    None)
     prefer = request.headers.get("prefer", "")
     if "respond-async" not in prefer:
         raise error(400, "required", "l'export en masse est asynchrone : en-tête « Prefer: respond-async » requis")

@@ -15,12 +15,16 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
-from ght.api.deps import get_db, require_bearer
-from ght.auth.models import AuthSession
+from ght.access.gate import AccessDenied, Gate
+from ght.access.policy import Target
+from ght.api.deps import get_db
+from ght.audit.trail import Action
 from ght.interop.fhir import patient_routes, patient_versions
 from ght.interop.fhir.http import PREFIX, fhir_body, full_url, respond
 from ght.interop.fhir.outcome import FhirError, Issue, error, operation_outcome
-from ght.interop.fhir.resource_routes import RECORD_TYPES, conditional_matches, context_of
+from ght.interop.fhir.resource_routes import (
+    RECORD_TYPES, WRITERS, commit, conditional_matches, require_patients, target_of, visible_total,
+)
 from ght.interop.fhir.validation import validate
 from ght.record import search as record_search
 from ght.record import bulk_store, store
@@ -29,9 +33,6 @@ router = APIRouter(prefix=PREFIX, tags=["FHIR"])
 
 # Processing order of a transaction (FHIR R4 §3.1.0.11.2).
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
-RECORD_WRITER_ROLES = {"clinician", "nurse"}
-PATIENT_WRITER_ROLES = {"secretary", "identity_vigilance"}
-READER_ROLES = {"clinician", "nurse", "dac_coordinator"}
 
 
 @dataclass
@@ -77,16 +78,6 @@ def _rewrite(value: Any, ids: dict[str, str]) -> Any:
     return value
 
 
-def _check_role(auth: AuthSession, entry: Entry, resource_type: str) -> None:
-    roles = set(auth.account.roles)
-    if entry.method in ("GET", "HEAD"):
-        allowed = READER_ROLES | (PATIENT_WRITER_ROLES if resource_type == "Patient" else set())
-    else:
-        allowed = PATIENT_WRITER_ROLES if resource_type == "Patient" else RECORD_WRITER_ROLES
-    if not roles & allowed:
-        raise FhirError(403, Issue("forbidden", f"rôle insuffisant pour {entry.method} {resource_type}", entry.path))
-
-
 @dataclass
 class Deferred:
     """A creation a transaction inserts together with its neighbours (see _Creations)."""
@@ -96,18 +87,26 @@ class Deferred:
     fhir_id: str
 
 
-def _apply(db: Session, request: Request, auth: AuthSession, entry: Entry, ids: dict[str, str],
+def _apply(db: Session, request: Request, gate: Gate, entry: Entry, ids: dict[str, str],
            creations: _Creations | None = None) -> dict | Deferred:
+    """One entry; the access policy's refusal answers 403 for that entry (already traced)."""
+    try:
+        return _apply_entry(db, request, gate, entry, ids, creations)
+    except AccessDenied as exc:
+        raise FhirError(403, Issue("forbidden", exc.reason, entry.path)) from None
+
+
+def _apply_entry(db: Session, request: Request, gate: Gate, entry: Entry, ids: dict[str, str],
+                 creations: _Creations | None) -> dict | Deferred:
     resource_type, fhir_id, query = entry.target()
     if resource_type != "Patient" and resource_type not in RECORD_TYPES:
         raise FhirError(404, Issue("not-supported", f"type non pris en charge : {resource_type}", f"{entry.path}.request.url"))
-    _check_role(auth, entry, resource_type)
     if entry.method in ("GET", "HEAD"):
-        return _read(db, request, resource_type, fhir_id, query, entry)
+        return _read(db, request, gate, resource_type, fhir_id, query, entry)
     if entry.method == "DELETE":
         if resource_type == "Patient" or fhir_id is None:
             raise FhirError(405, Issue("not-supported", "suppression non prise en charge ici", f"{entry.path}.request"))
-        version = store.remove(db, resource_type, fhir_id, if_match=entry.if_match)
+        version = store.remove(db, resource_type, fhir_id, if_match=entry.if_match, context=gate.write_context())
         return {"status": "204" if version else "404"}
     if entry.resource is None:
         raise FhirError(400, Issue("required", "resource absente", f"{entry.path}.resource"))
@@ -119,11 +118,12 @@ def _apply(db: Session, request: Request, auth: AuthSession, entry: Entry, ids: 
             i.expression[len(resource_type):] if i.expression and i.expression.startswith(resource_type) else ""))
             for i in exc.issues]) from None
     if resource_type == "Patient":
-        return _patient(db, request, auth, entry, body, fhir_id, query)
-    context = context_of(auth)
+        return _patient(db, request, gate, entry, body, fhir_id, query)
+    context = gate.write_context()
     if entry.method == "POST":
         if entry.if_none_exist:
-            matches = conditional_matches(db, resource_type, entry.if_none_exist, f"{entry.path}.request.ifNoneExist")
+            matches = conditional_matches(db, gate, resource_type, entry.if_none_exist,
+                                          f"{entry.path}.request.ifNoneExist")
             if matches:
                 found = matches[0]
                 if entry.full_url:
@@ -136,7 +136,7 @@ def _apply(db: Session, request: Request, auth: AuthSession, entry: Entry, ids: 
         written = store.create(db, body, context, fhir_id=new_id)
     elif entry.method == "PUT":
         if fhir_id is None:
-            matches = conditional_matches(db, resource_type, query, f"{entry.path}.request.url")
+            matches = conditional_matches(db, gate, resource_type, query, f"{entry.path}.request.url")
             if len(matches) > 1:
                 raise FhirError(412, Issue("multiple-matches", "la condition désigne plusieurs ressources", entry.path))
             fhir_id = matches[0].fhir_id if matches else (body.get("id") or store.new_id())
@@ -146,7 +146,7 @@ def _apply(db: Session, request: Request, auth: AuthSession, entry: Entry, ids: 
     return _response("201" if written.created else "200", request, written.body, written.version, written.last_updated)
 
 
-def _patient(db, request, auth, entry: Entry, body: dict, fhir_id: str | None, query: str) -> dict:
+def _patient(db, request, gate: Gate, entry: Entry, body: dict, fhir_id: str | None, query: str) -> dict:
     existing = None
     if fhir_id is not None:
         existing = patient_routes.identity_of(db, fhir_id)
@@ -154,30 +154,38 @@ def _patient(db, request, auth, entry: Entry, body: dict, fhir_id: str | None, q
         matches = patient_routes.conditional_matches(request, db, query if entry.method == "PUT" else entry.if_none_exist)
         existing = matches[0] if matches else None
         if entry.method == "POST" and existing is not None:
+            gate.require(Action.READ, Target("Patient", existing.patient_id), [f"Patient/{existing.id}"])
             found = patient_versions.read(db, existing)
             if entry.full_url:
                 request.state.bundle_ids[entry.full_url] = f"Patient/{existing.id}"
             return _response("200", request, found.body, found.version, found.last_updated)
-    identity, created = patient_routes.write_patient(db, body, auth, existing)
+    identity, created = patient_routes.write_patient(db, body, gate, existing)
     if entry.full_url:
         request.state.bundle_ids[entry.full_url] = f"Patient/{identity.id}"
     found = patient_versions.read(db, identity)
     return _response("201" if created else "200", request, found.body, found.version, found.last_updated)
 
 
-def _read(db, request, resource_type: str, fhir_id: str | None, query: str, entry: Entry) -> dict:
+def _read(db, request, gate: Gate, resource_type: str, fhir_id: str | None, query: str, entry: Entry) -> dict:
     if resource_type == "Patient":
         if fhir_id is None:
             raise FhirError(400, Issue("not-supported", "recherche de Patient : utiliser GET /fhir/Patient", entry.path))
-        body = patient_versions.patient_body(db, fhir_id, request.app.state.ght_oid)
+        patients = record_search.ght_patients_of(db, fhir_id, "", "id")
+        body = patient_versions.patient_body(db, fhir_id, request.app.state.ght_oid) if patients else None
         if body is None:
             raise FhirError(404, Issue("not-found", f"Patient/{fhir_id} inconnu", entry.path))
+        gate.require(Action.READ, Target("Patient", patients[0]), [f"Patient/{fhir_id}"])
         return {"status": "200", "resource": body}
     if fhir_id is not None:
         found = store.read(db, resource_type, fhir_id)
+        gate.require(Action.READ, target_of(found), [f"{resource_type}/{fhir_id}"])
         return _response("200", request, found.body, found.version, found.last_updated)
+    gate.check_role(Action.SEARCH, resource_type)
     compiled = record_search.compile_query(db, resource_type, parse_qsl(query, keep_blank_values=True), lenient=False)
-    total, page = record_search.run(db, compiled)
+    by_patient = require_patients(db, gate, Action.SEARCH, compiled)
+    total, found = record_search.run(db, compiled)
+    page = gate.keep(Action.SEARCH, found)
+    total = visible_total(total, found, page, by_patient or gate.sees_all_records())
     return {"status": "200", "resource": {"resourceType": "Bundle", "type": "searchset", "total": total, "entry": [
         {"fullUrl": full_url(request, f"{r.resource_type}/{r.fhir_id}"), "resource": r.body, "search": {"mode": "match"}}
         for r in page]}}
@@ -204,28 +212,28 @@ def _assign_ids(entries: list[Entry]) -> dict[str, str]:
 
 
 @router.post("", summary="Lot (batch) ou transaction")
-def bundle(request: Request, db: Session = Depends(get_db), auth: AuthSession = Depends(require_bearer),
+def bundle(request: Request, db: Session = Depends(get_db), gate: Gate = Depends(WRITERS),
            raw: Any = Depends(fhir_body)):
     if not isinstance(raw, dict) or raw.get("resourceType") != "Bundle" or raw.get("type") not in ("batch", "transaction"):
         raise error(400, "structure", "un Bundle de type batch ou transaction est attendu", "Bundle.type")
     entries = _entries(raw)
     if raw["type"] == "transaction":
-        return _transaction(db, request, auth, entries)
-    return _batch(db, request, auth, entries)
+        return _transaction(db, request, gate, entries)
+    return _batch(db, request, gate, entries)
 
 
-def _transaction(db: Session, request: Request, auth: AuthSession, entries: list[Entry]):
+def _transaction(db: Session, request: Request, gate: Gate, entries: list[Entry]):
     ids = _assign_ids(entries)
     request.state.bundle_ids = ids
     results: dict[int, dict] = {}
-    creations = _Creations(db, context_of(auth))
+    creations = _Creations(db, gate.write_context())
     # FHIR's order (deletes, creates, updates, reads), Patients first within each: the other
     # entries' patient references can then be rewritten to the identities' ids.
     try:
         for entry in sorted(entries, key=lambda e: (ORDER.get(e.method, 9), e.target()[0] != "Patient", e.index)):
             if entry.method not in ORDER:
                 raise error(400, "not-supported", f"méthode {entry.method} inconnue", f"{entry.path}.request.method")
-            outcome = _in_entry(entry, lambda entry=entry: _apply(db, request, auth, entry, ids, creations))
+            outcome = _in_entry(entry, lambda entry=entry: _apply(db, request, gate, entry, ids, creations))
             if isinstance(outcome, Deferred):
                 creations.add(outcome)
                 continue
@@ -236,7 +244,7 @@ def _transaction(db: Session, request: Request, auth: AuthSession, entries: list
     except FhirError:
         db.rollback()
         raise
-    db.commit()
+    commit(db, gate)
     return respond({"resourceType": "Bundle", "type": "transaction-response", "entry": [
         _response_entry(results[e.index]) for e in entries]})
 
@@ -282,19 +290,21 @@ class _Creations:
                 for d, p in zip(pending, prepared, strict=True)}
 
 
-def _batch(db: Session, request: Request, auth: AuthSession, entries: list[Entry]):
+def _batch(db: Session, request: Request, gate: Gate, entries: list[Entry]):
     request.state.bundle_ids = {}
     answers = []
     for entry in entries:
         savepoint = db.begin_nested()
+        noted = gate.mark()
         try:
-            result = _apply(db, request, auth, entry, request.state.bundle_ids)
+            result = _apply(db, request, gate, entry, request.state.bundle_ids)
             savepoint.commit()
             answers.append(_response_entry(result))
         except FhirError as exc:
             savepoint.rollback()
+            gate.rewind(noted)  # what the entry did is undone: not traced as done
             answers.append({"response": {"status": str(exc.status), "outcome": operation_outcome(exc.issues)}})
-    db.commit()
+    commit(db, gate)
     return respond({"resourceType": "Bundle", "type": "batch-response", "entry": answers})
 
 

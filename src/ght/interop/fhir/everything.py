@@ -9,8 +9,10 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ght.access.gate import Gate
+from ght.access.policy import Target
 from ght.api.deps import get_read_db
-from ght.auth.models import AuthSession
+from ght.audit.trail import Action
 from ght.identity.models import GhtPatient
 from ght.interop.fhir import patient_versions
 from ght.interop.fhir.http import PREFIX, full_url, respond
@@ -24,11 +26,14 @@ router = APIRouter(prefix=f"{PREFIX}/Patient", tags=["FHIR dossier partagé"])
 
 @router.get("/{resource_id}/$everything", summary="Dossier territorial complet du patient")
 def everything(resource_id: str, request: Request, db: Session = Depends(get_read_db),
-               auth: AuthSession = Depends(READERS)):
+               gate: Gate = Depends(READERS)):
     patients = ght_patients_of(db, resource_id, "", "id")
     if not patients:
         raise error(404, "not-found", f"Patient/{resource_id} inconnu")
     patient = db.get(GhtPatient, patients[0])
+    # The record as a whole first (refused outside the care team), then resource by resource
+    # (the patient's oppositions, sensitive resources).
+    gate.require_patient(Action.READ, "Observation", patient.id)
     query = select(Resource).where(Resource.ght_patient_id == patient.id, Resource.deleted.is_(False))
     types = [t for value in request.query_params.getlist("_type") for t in value.split(",") if t]
     unknown = [t for t in types if t not in RECORD_TYPES and t != "Patient"]
@@ -38,16 +43,19 @@ def everything(resource_id: str, request: Request, db: Session = Depends(get_rea
         query = query.where(Resource.resource_type.in_(types))
     if since := request.query_params.get("_since"):
         query = query.where(Resource.last_updated >= date_bounds(since, "_since")[0])
-    rows = list(db.scalars(query.order_by(Resource.resource_type, Resource.last_updated.desc(), Resource.id)))
+    rows = gate.keep(Action.READ, db.scalars(
+        query.order_by(Resource.resource_type, Resource.last_updated.desc(), Resource.id)))
     ght_oid = request.app.state.ght_oid
     entries = []
-    if not types or "Patient" in types:
+    if (not types or "Patient" in types) and gate.require(Action.READ, Target("Patient", patient.id),
+                                                          [f"Patient/{patient.id}"]).allowed:
         entries.append(_entry(request, "Patient", patient.id, patient_versions.ght_patient(db, patient, ght_oid)))
         for identity in patient.identities:
             local = patient_versions.read(db, identity)
             entries.append(_entry(request, "Patient", str(identity.id), local.body))
     entries += [_entry(request, r.resource_type, r.fhir_id, r.body) for r in rows]
     entries += [_entry(request, r.resource_type, r.fhir_id, r.body) for r in _referenced(db, [r.id for r in rows])]
+    gate.flush()
     return respond({"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})
 
 

@@ -10,9 +10,10 @@ from urllib.parse import unquote_plus, urlencode
 import orjson
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ght.access.gate import AccessDenied
 from ght.interop.fhir.outcome import FhirError, Issue, error, operation_outcome
 from ght.interop.fhir.validation import parse_json
 
@@ -88,6 +89,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FhirError)
     async def fhir_error(request: Request, exc: FhirError):
         return respond(operation_outcome(exc.issues), exc.status, exc.headers)
+
+    @app.exception_handler(AccessDenied)
+    async def access_denied(request: Request, exc: AccessDenied):
+        # Already traced by the gate; the caller learns why (the rule), never more of the record.
+        if request.url.path.startswith(PREFIX):
+            return respond(operation_outcome([Issue("forbidden", exc.reason)]), 403)
+        return JSONResponse({"detail": exc.reason}, status_code=403)
 
     previous_http = app.exception_handlers.get(StarletteHTTPException)
     previous_validation = app.exception_handlers.get(RequestValidationError)

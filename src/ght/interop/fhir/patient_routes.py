@@ -16,10 +16,11 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
-from ght.api.deps import get_db, get_read_db, require_role, require_role_detached
-from ght.auth.models import AuthSession
+from ght.access.gate import Gate
+from ght.access.policy import Target
+from ght.api.deps import get_db, get_read_db, reading_gate, writing_gate
+from ght.audit.trail import Action, Door
 from ght.directory.lookup import juridique_finess
-from ght.directory.vocab import Role
 from ght.identity import queries
 from ght.identity.models import GhtPatient, LocalIdentity
 from ght.identity.patient_ids import is_valid_patient_id
@@ -36,10 +37,9 @@ from ght.interop.fhir.outcome import FhirError, Issue, error, operation_outcome
 from ght.interop.fhir.validation import validate
 from ght.record.models import PatientResource
 
-# Role gates until the access package's policy decision point (care team, consent, trace).
-READERS = require_role_detached(Role.CLINICIAN.value, Role.NURSE.value, Role.SECRETARY.value,
-                                Role.IDENTITY_VIGILANCE.value, Role.DAC_COORDINATOR.value)
-WRITERS = require_role(Role.SECRETARY.value, Role.IDENTITY_VIGILANCE.value)
+# The access policy decides on every identity read and write, through the request's gate.
+READERS = reading_gate(Door.FHIR)
+WRITERS = writing_gate(Door.FHIR)
 
 router = APIRouter(prefix="/fhir/Patient", tags=["FHIR Patient (identités)"])
 
@@ -96,11 +96,18 @@ def _rejected(exc: IdentityRejected) -> FhirError:
     return FhirError(422, Issue("processing", exc.message, frcore.FIELD_PATHS.get(exc.field)))
 
 
-def write_patient(db: Session, body: dict, auth: AuthSession, existing: LocalIdentity | None) -> tuple[LocalIdentity, bool]:
+def write_patient(db: Session, body: dict, gate: Gate, existing: LocalIdentity | None) -> tuple[LocalIdentity, bool]:
     """Apply a Patient to the identity server; returns the identity and whether it is new.
     A body that changes nothing makes no new version (an update is idempotent)."""
+    action = Action.CREATE if existing is None else Action.UPDATE
+    decision = gate.check(action, Target("Patient", existing.patient_id if existing else None))
+    identity, created = _write_patient(db, body, gate.subject.username, existing)
+    gate.note(action, decision, identity.patient_id, [f"Patient/{identity.id}"])
+    return identity, created
+
+
+def _write_patient(db: Session, body: dict, actor: str, existing: LocalIdentity | None) -> tuple[LocalIdentity, bool]:
     data = _identity_input(db, body)
-    actor = auth.account.username
     if existing is not None:
         if (existing.establishment.finess_ej, existing.ipp) != (data.finess, data.ipp):
             raise error(422, "processing", "l'IPP d'un Patient ne change pas par mise à jour "
@@ -128,7 +135,8 @@ def _same_as_stored(db: Session, identity: LocalIdentity, body: dict) -> bool:
     return stored is not None and stored.body == versions.content_of(body)
 
 
-def _written(request: Request, db: Session, identity: LocalIdentity, created: bool) -> object:
+def _written(request: Request, db: Session, gate: Gate, identity: LocalIdentity, created: bool) -> object:
+    gate.flush(db)
     db.commit()
     current = versions.read(db, identity)
     headers = _headers(current, request, identity.id)
@@ -144,7 +152,7 @@ def _check_if_match(request: Request, identity: LocalIdentity) -> None:
 
 
 @router.post("", summary="Créer une identité locale (Patient FR Core)")
-def create(request: Request, db: Session = Depends(get_db), auth: AuthSession = Depends(WRITERS),
+def create(request: Request, db: Session = Depends(get_db), gate: Gate = Depends(WRITERS),
            raw: Any = Depends(fhir_body)):
     body = validate(raw, "Patient")
     data = _identity_input(db, body)
@@ -154,6 +162,8 @@ def create(request: Request, db: Session = Depends(get_db), auth: AuthSession = 
         if len(matches) > 1:
             raise error(412, "multiple-matches", f"If-None-Exist « {condition} » désigne {len(matches)} patients")
         if matches:
+            gate.require(Action.READ, Target("Patient", matches[0].patient_id), [f"Patient/{matches[0].id}"])
+            gate.flush()
             current = versions.read(db, matches[0])
             return respond(current.body, 200, _headers(current, request, matches[0].id))
     try:
@@ -163,8 +173,8 @@ def create(request: Request, db: Session = Depends(get_db), auth: AuthSession = 
     if establishment_known is not None:
         raise error(409, "duplicate", f"l'IPP {data.ipp} de l'établissement {data.finess} existe déjà : "
                                       f"Patient/{establishment_known.id} (mise à jour : PUT)", "Patient.identifier")
-    identity, created = write_patient(db, body, auth, None)
-    return _written(request, db, identity, created)
+    identity, created = write_patient(db, body, gate, None)
+    return _written(request, db, gate, identity, created)
 
 
 def conditional_matches(request: Request, db: Session, condition: str) -> list[LocalIdentity]:
@@ -176,7 +186,7 @@ def conditional_matches(request: Request, db: Session, condition: str) -> list[L
 
 
 @router.put("", summary="Mise à jour conditionnelle (identifier=système|valeur)")
-def conditional_update(request: Request, db: Session = Depends(get_db), auth: AuthSession = Depends(WRITERS),
+def conditional_update(request: Request, db: Session = Depends(get_db), gate: Gate = Depends(WRITERS),
                        raw: Any = Depends(fhir_body)):
     body = validate(raw, "Patient")
     matches = conditional_matches(request, db, str(request.url.query))
@@ -187,15 +197,15 @@ def conditional_update(request: Request, db: Session = Depends(get_db), auth: Au
         if body.get("id") and body["id"] != str(existing.id):
             raise error(400, "invalid", f"id {body['id']} ne correspond pas au patient trouvé ({existing.id})", "Patient.id")
         _check_if_match(request, existing)
-    identity, created = write_patient(db, body, auth, existing)
-    return _written(request, db, identity, created or existing is None)
+    identity, created = write_patient(db, body, gate, existing)
+    return _written(request, db, gate, identity, created or existing is None)
 
 
 # ------------------------------------------------------------------------------ operations
 
 
 @router.get("/$ihe-pix", summary="PIXm : tous les identifiants du même patient")
-def ihe_pix(request: Request, db: Session = Depends(get_read_db), auth: AuthSession = Depends(READERS)):
+def ihe_pix(request: Request, db: Session = Depends(get_read_db), gate: Gate = Depends(READERS)):
     sources = request.query_params.getlist("sourceIdentifier")
     if len(sources) != 1:
         raise error(400, "required", "un et un seul sourceIdentifier=système|valeur est attendu", "sourceIdentifier")
@@ -212,6 +222,8 @@ def ihe_pix(request: Request, db: Session = Depends(get_read_db), auth: AuthSess
     if found is None:
         raise error(404, "not-found", f"identifiant {sources[0]} inconnu", "sourceIdentifier")
     patient, identities = found
+    gate.require(Action.READ, Target("Patient", patient.id), [f"Patient/{patient.id}"])
+    gate.flush()
     parameters = []
 
     def add(identifier: dict, reference: str) -> None:
@@ -234,7 +246,7 @@ def ihe_pix(request: Request, db: Session = Depends(get_read_db), auth: AuthSess
 
 
 @router.post("/$match", summary="Recherche de correspondances avec score et niveau de certitude")
-def match(request: Request, db: Session = Depends(get_db), auth: AuthSession = Depends(READERS),
+def match(request: Request, db: Session = Depends(get_db), gate: Gate = Depends(READERS),
           raw: Any = Depends(fhir_body)):
     body = raw
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
@@ -261,6 +273,8 @@ def match(request: Request, db: Session = Depends(get_db), auth: AuthSession = D
         raise _rejected(exc) from None
     if only_certain:
         found = [m for m in found if m.grade == "certain"]
+    found = [m for m in found if _readable(gate, Action.SEARCH, m.patient.id, f"Patient/{m.patient.id}")]
+    gate.flush()
     entries = [{
         "fullUrl": full_url(request, f"Patient/{m.patient.id}"),
         "resource": versions.ght_patient(db, m.patient, _ght_oid(request)),
@@ -268,6 +282,14 @@ def match(request: Request, db: Session = Depends(get_db), auth: AuthSession = D
                    "extension": [{"url": s.MATCH_GRADE, "valueCode": m.grade}]},
     } for m in found]
     return respond({"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})
+
+
+def _readable(gate: Gate, action: Action, ght_patient_id: str, reference: str) -> bool:
+    """Whether the subject may see this identity; noted for the trace when it may."""
+    decision = gate.decide(action, Target("Patient", ght_patient_id))
+    if decision.allowed:
+        gate.note(action, decision, ght_patient_id, [reference])
+    return decision.allowed
 
 
 def _match_input(resource: dict) -> IdentityInput:
@@ -280,7 +302,8 @@ def _match_input(resource: dict) -> IdentityInput:
 
 
 @router.get("", summary="Recherche démographique (PDQm)")
-def search(request: Request, db: Session = Depends(get_read_db), auth: AuthSession = Depends(READERS)):
+def search(request: Request, db: Session = Depends(get_read_db), gate: Gate = Depends(READERS)):
+    gate.check_role(Action.SEARCH, "Patient")
     criteria, ignored = _criteria(request, db)
     count, offset = page_size(request)
     outcome = None
@@ -291,8 +314,12 @@ def search(request: Request, db: Session = Depends(get_read_db), auth: AuthSessi
         total, _ = queries.search(db, criteria, limit=0, offset=0)
         return respond(searchset(request, "Patient", [], total=total, count=0, offset=0, outcome=outcome))
     total, found = queries.search(db, criteria, limit=count, offset=offset)
+    readable = [i for i in found if _readable(gate, Action.SEARCH, i.patient_id, f"Patient/{i.id}")]
+    if len(readable) < len(found):
+        total = None  # the count would reveal identities the subject may not see
+    gate.flush()
     entries = [{"fullUrl": full_url(request, f"Patient/{identity.id}"), "resource": versions.read(db, identity).body,
-                "search": {"mode": "match"}} for identity in found]
+                "search": {"mode": "match"}} for identity in readable]
     return respond(searchset(request, "Patient", entries, total=total, count=count, offset=offset, outcome=outcome))
 
 
@@ -339,8 +366,10 @@ def _criteria(request: Request, db: Session) -> tuple[queries.Criteria, list[str
 
 @router.get("/{resource_id}/_history/{version_id}", summary="Lire une version")
 def vread(resource_id: str, version_id: str, request: Request, db: Session = Depends(get_read_db),
-          auth: AuthSession = Depends(READERS)):
+          gate: Gate = Depends(READERS)):
     identity = identity_of(db, resource_id)
+    gate.require(Action.READ, Target("Patient", identity.patient_id), [f"Patient/{identity.id}/_history/{version_id}"])
+    gate.flush()
     found = versions.read(db, identity, int(version_id)) if version_id.isdigit() else None
     if found is None:
         raise error(404, "not-found", f"Patient/{resource_id} n'a pas de version {version_id}")
@@ -349,8 +378,10 @@ def vread(resource_id: str, version_id: str, request: Request, db: Session = Dep
 
 @router.get("/{resource_id}/_history", summary="Historique d'un patient")
 def instance_history(resource_id: str, request: Request, db: Session = Depends(get_read_db),
-                     auth: AuthSession = Depends(READERS)):
+                     gate: Gate = Depends(READERS)):
     identity = identity_of(db, resource_id)
+    gate.require(Action.READ, Target("Patient", identity.patient_id), [f"Patient/{identity.id}"])
+    gate.flush()
     entries = [{
         "fullUrl": full_url(request, f"Patient/{identity.id}"), "resource": v.body,
         "request": {"method": "PUT" if v.version > 1 else "POST", "url": f"Patient/{identity.id}"},
@@ -361,17 +392,21 @@ def instance_history(resource_id: str, request: Request, db: Session = Depends(g
 
 
 @router.get("/{resource_id}", summary="Lire un patient (identité locale, ou patient GHT par son identifiant)")
-def read(resource_id: str, request: Request, db: Session = Depends(get_read_db), auth: AuthSession = Depends(READERS)):
+def read(resource_id: str, request: Request, db: Session = Depends(get_read_db), gate: Gate = Depends(READERS)):
     if is_valid_patient_id(resource_id) and (patient := db.get(GhtPatient, resource_id)) is not None:
+        gate.require(Action.READ, Target("Patient", patient.id), [f"Patient/{patient.id}"])
+        gate.flush()
         return respond(versions.ght_patient(db, patient, _ght_oid(request)))
     identity = identity_of(db, resource_id)
+    gate.require(Action.READ, Target("Patient", identity.patient_id), [f"Patient/{identity.id}"])
+    gate.flush()
     current = versions.read(db, identity)
     return respond(current.body, 200, _headers(current, request, identity.id))
 
 
 @router.put("/{resource_id}", summary="Mettre à jour une identité locale")
 def update(resource_id: str, request: Request, db: Session = Depends(get_db),
-                 auth: AuthSession = Depends(WRITERS), raw: Any = Depends(fhir_body)):
+                 gate: Gate = Depends(WRITERS), raw: Any = Depends(fhir_body)):
     body = validate(raw, "Patient")
     if body.get("id") != resource_id:
         raise error(400, "invalid", f"l'id de la ressource ({body.get('id')}) doit être celui de l'URL ({resource_id})",
@@ -384,11 +419,11 @@ def update(resource_id: str, request: Request, db: Session = Depends(get_db),
         raise error(404, "not-found", f"Patient/{resource_id} inconnu ; le serveur attribue les id : "
                                       f"POST Patient ou PUT Patient?identifier=…") from None
     _check_if_match(request, identity)
-    identity, _ = write_patient(db, body, auth, identity)
-    return _written(request, db, identity, False)
+    identity, _ = write_patient(db, body, gate, identity)
+    return _written(request, db, gate, identity, False)
 
 
 @router.delete("/{resource_id}", summary="Non pris en charge : une identité se retire par fusion (A40)")
-def delete(resource_id: str, auth: AuthSession = Depends(WRITERS)):
+def delete(resource_id: str, gate: Gate = Depends(WRITERS)):
     raise error(405, "not-supported", "une identité ne se supprime pas ; elle se retire par fusion (A40) "
                                       "ou se détache par l'identitovigilance")

@@ -1,0 +1,195 @@
+"""Enforcement: what every door (FHIR API, JSON API, web pages, exports, CLI) calls around an
+access. A Gate belongs to one request (or one command, one export job): it asks the policy
+(ght.access.policy.decide) with the facts of each patient it meets, refuses with AccessDenied,
+and writes the trace: one entry per patient, action and outcome of the request.
+
+Refusals are traced at once, in a transaction of their own, so that the entry survives the
+error answer; allowed accesses are traced by `flush`, before the answer is sent: in the
+request's own transaction for a write (the entry commits with what it describes), in a short
+autocommitted statement for a read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from ght.access import facts as access_facts
+from ght.access.facts import AccessRules
+from ght.access.policy import ANY_SOURCE, Decision, PatientFacts, Target, decide, is_sensitive, role_allows
+from ght.access.subject import Subject
+from ght.audit import trail
+from ght.audit.trail import AccessEvent, Action, Door, Outcome
+from ght.record.store import WriteContext
+
+
+class AccessDenied(Exception):
+    """A refusal of the policy, already traced; the door answers 403 with `reason`."""
+
+    def __init__(self, decision: Decision, ght_patient_id: str | None = None) -> None:
+        super().__init__(decision.reason)
+        self.decision = decision
+        self.ght_patient_id = ght_patient_id
+
+    @property
+    def reason(self) -> str:
+        return self.decision.reason
+
+
+@dataclass
+class _Pending:
+    decision: Decision
+    action: Action
+    ght_patient_id: str | None
+    resources: list[str] = field(default_factory=list)
+
+
+class Gate:
+    def __init__(self, engine: Engine, db: Session, subject: Subject, door: Door, *,
+                 client_address: str | None = None, rules: AccessRules = AccessRules(),
+                 now: datetime | None = None) -> None:
+        self.engine = engine
+        self.db = db
+        self.subject = subject
+        self.door = door
+        self.client_address = client_address
+        self.rules = rules
+        self.now = now or datetime.now(UTC)
+        self._facts: dict[str, PatientFacts] = {}
+        self._pending: dict[tuple, _Pending] = {}
+        self._global: bool | None = None
+
+    # ----------------------------------------------------------------------------- decisions
+
+    def facts(self, ght_patient_id: str) -> PatientFacts:
+        found = self._facts.get(ght_patient_id)
+        if found is None:
+            found = self._facts[ght_patient_id] = access_facts.load(
+                self.db, self.subject, ght_patient_id, self.rules, self.now)
+        return found
+
+    def decide(self, action: Action, target: Target) -> Decision:
+        facts = self.facts(target.ght_patient_id) if target.ght_patient_id else None
+        return decide(self.subject, action, target, facts)
+
+    def check(self, action: Action, target: Target, resources: Iterable[str] = ()) -> Decision:
+        """The decision; a refusal is traced at once and raised (AccessDenied)."""
+        decision = self.decide(action, target)
+        if not decision.allowed:
+            self.refuse(action, decision, target.ght_patient_id, resources)
+        return decision
+
+    def require(self, action: Action, target: Target, resources: Iterable[str] = ()) -> Decision:
+        """As check, and the allowed access noted for the trace (written by flush)."""
+        decision = self.check(action, target, resources)
+        self.note(action, decision, target.ght_patient_id, resources)
+        return decision
+
+    def sees_all_records(self) -> bool:
+        """Whether the subject holds a current explicit grant to every patient's record."""
+        if self._global is None:
+            self._global = access_facts.has_global_record_grant(self.db, self.subject, self.now)
+        return self._global
+
+    def check_role(self, action: Action, resource_type: str) -> Decision:
+        """Refuse at once (traced) a subject none of whose roles may ever do this on this type."""
+        decision = role_allows(self.subject, action, resource_type)
+        if not decision.allowed:
+            self.refuse(action, decision, None)
+        return decision
+
+    def require_patient(self, action: Action, resource_type: str, ght_patient_id: str | None) -> Decision:
+        """May the subject do this on the patient's record at all (before a search, a
+        $everything, an export)? The opposition is then applied resource by resource (keep)."""
+        return self.require(action, Target(resource_type, ght_patient_id, ANY_SOURCE))
+
+    def keep(self, action: Action, rows: Iterable, *, note: bool = True) -> list:
+        """The rows (record Resources: resource_type, fhir_id, ght_patient_id,
+        source_establishment_id, body) the subject may see; the others are traced as refused."""
+        kept, refused = [], {}
+        for row in rows:
+            target = Target(row.resource_type, row.ght_patient_id, row.source_establishment_id, is_sensitive(row.body))
+            decision = self.decide(action, target)
+            reference = f"{row.resource_type}/{row.fhir_id}"
+            if decision.allowed:
+                kept.append(row)
+                if note:
+                    self.note(action, decision, row.ght_patient_id, [reference])
+            else:
+                refused.setdefault((row.ght_patient_id, decision.reason), (decision, []))[1].append(reference)
+        for (patient, _), (decision, references) in refused.items():
+            self._write([self._event(action, decision, patient, references, Outcome.DENIED)], None)
+        return kept
+
+    def authorize_write(self, action: str, resource_type: str, fhir_id: str, ght_patient_id: str | None,
+                        source_id: int | None, body: dict | None, existing) -> None:
+        """The store's write check (ght.record.store.Authorize): the patient the resource will
+        belong to, and the one it belonged to when the write moves or deletes it."""
+        action = Action(action)
+        reference = [f"{resource_type}/{fhir_id}"]
+        if body is not None:
+            self.require(action, Target(resource_type, ght_patient_id, source_id, is_sensitive(body)), reference)
+        if existing is not None and (body is None or existing.ght_patient_id != ght_patient_id):
+            self.require(action, Target(resource_type, existing.ght_patient_id, existing.source_establishment_id,
+                                        is_sensitive(existing.body)), reference)
+
+    def write_context(self) -> WriteContext:
+        return WriteContext(actor=self.subject.username, establishment_id=self.subject.establishment_id,
+                            authorize=self.authorize_write)
+
+    def refuse(self, action: Action, decision: Decision, ght_patient_id: str | None, resources: Iterable[str] = ()):
+        self._write([self._event(action, decision, ght_patient_id, list(resources), Outcome.DENIED)], None)
+        raise AccessDenied(decision, ght_patient_id)
+
+    # ----------------------------------------------------------------------------- trace
+
+    def note(self, action: Action, decision: Decision, ght_patient_id: str | None, resources: Iterable[str] = ()) -> None:
+        key = (action, ght_patient_id, decision.purpose, decision.role, decision.break_glass_reason)
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = _Pending(decision, action, ght_patient_id)
+        for reference in resources:
+            if reference not in pending.resources:
+                pending.resources.append(reference)
+
+    def mark(self) -> dict:
+        """What is noted so far, to rewind to when the work after it is undone (a batch entry)."""
+        return {key: list(p.resources) for key, p in self._pending.items()}
+
+    def rewind(self, mark: dict) -> None:
+        for key in list(self._pending):
+            if key not in mark:
+                del self._pending[key]
+            else:
+                self._pending[key].resources[:] = mark[key]
+
+    def flush(self, into: Session | None = None) -> int:
+        """Write the noted accesses: in `into`'s transaction (a write: it commits them) or at
+        once on a connection of their own (a read)."""
+        events = [self._event(p.action, p.decision, p.ght_patient_id, p.resources, Outcome.ALLOWED)
+                  for p in self._pending.values()]
+        self._pending.clear()
+        self._write(events, into)
+        return len(events)
+
+    def _event(self, action: Action, decision: Decision, ght_patient_id, resources, outcome: Outcome) -> AccessEvent:
+        subject = self.subject
+        return AccessEvent(
+            account=subject.username, account_id=subject.account_id, role=decision.role or subject.primary_role,
+            action=action, purpose=decision.purpose, outcome=outcome, door=self.door,
+            rpps=subject.rpps, establishment_id=subject.establishment_id, ght_patient_id=ght_patient_id,
+            resources=tuple(resources), reason=decision.reason, client_address=self.client_address,
+            break_glass_reason=decision.break_glass_reason)
+
+    def _write(self, events: list[AccessEvent], into: Session | None) -> None:
+        if not events:
+            return
+        if into is not None:
+            trail.record_many(into, events)
+            return
+        with self.engine.connect() as connection:
+            trail.record_many(connection, events)
+            connection.commit()
