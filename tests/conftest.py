@@ -66,6 +66,7 @@ def settings(database_url, tmp_path):
         http_port=free_port(),
         secret_key="test-secret-key-not-for-production",
         log_json=True,
+        audit_seal_seconds=0,  # the tests seal when they mean to (tests/audit); test_sealer_in_serve runs it
     )
 
 

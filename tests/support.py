@@ -122,3 +122,25 @@ def grant_record(db, account, kind: str = "record") -> None:
     db.add(AccessGrant(account_id=account.id, granted_by=account.id, kind=kind, reason="tests du dossier partagé",
                        starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=1)))
     db.commit()
+
+
+def trace_count(db) -> int:
+    """Entries of the access trace (a fresh snapshot: what the server committed)."""
+    from sqlalchemy import func, select
+
+    from ght.audit.models import AuditEntry
+
+    db.rollback()
+    return db.scalar(select(func.count()).select_from(AuditEntry))
+
+
+def last_entries(db, n: int) -> list:
+    """The last `n` trace entries, oldest first."""
+    from sqlalchemy import select
+
+    from ght.audit.models import AuditEntry
+
+    db.rollback()
+    if n <= 0:
+        return []
+    return list(reversed(db.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(n)).all()))

@@ -41,7 +41,7 @@ from interop.hl7_samples import (  # noqa: F401  (feed: a fixture)
     txa,
     xcn,
 )
-from support import PASSWORD, grant_record
+from support import PASSWORD, grant_record, last_entries, trace_count
 
 ENCOUNTER_ID = f"{CHU}-NDA001"
 DUVAL = xcn(RPPS_DUVAL, "DUVAL", "Jean")
@@ -253,6 +253,15 @@ def test_movements_over_mllp_are_read_back_through_fhir_search(engine, db, live_
                                           obx(1, "NM", "2345-7^Glucose^LN", "5.5", unit="mmol/L")))
         letter = exchange(listener.port, mdm("NET-4", txa("DOC-9"), ed(MINIMAL_PDF)))
     assert [ack_fields(a)["msa1"] for a in (admitted, moved, lab, letter)] == ["AA"] * 4
+    # Each message's writes are traced, in its own transaction, as the sending system.
+    hl7 = [e for e in last_entries(db, trace_count(db)) if e.door == "hl7"]
+    assert all(e.outcome == "allowed" and e.account.startswith("hl7:") for e in hl7)
+    patient = db.get(LocalIdentity, marie_id(db)).patient_id
+    assert [(e.action, e.ght_patient_id) for e in hl7] == [
+        ("create", patient), ("update", patient), ("create", patient),
+        ("create", None),  # the document's Binary, written before the DocumentReference that attaches it
+        ("create", patient)]
+    assert "Encounter/" + ENCOUNTER_ID in hl7[0].resources and "Binary/" in hl7[3].resources
     with live_server.client() as http:
         token = http.post("/auth/token", data={"username": "soignant", "password": PASSWORD}).json()["access_token"]
         http.headers["Authorization"] = f"Bearer {token}"

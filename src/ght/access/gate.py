@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session
 
 from ght.access import facts as access_facts
 from ght.access.facts import AccessRules
-from ght.access.policy import ANY_SOURCE, Decision, PatientFacts, Target, decide, is_sensitive, role_allows
+from ght.access.policy import (
+    ANY_SOURCE, Decision, PatientFacts, Target, decide, default_purpose, is_sensitive, role_allows,
+)
 from ght.access.subject import Subject
 from ght.audit import trail
-from ght.audit.trail import AccessEvent, Action, Door, Outcome
+from ght.audit.trail import AccessEvent, Action, Door, Outcome, Purpose
 from ght.record.store import WriteContext
 
 
@@ -50,7 +52,9 @@ class _Pending:
 class Gate:
     def __init__(self, engine: Engine, db: Session, subject: Subject, door: Door, *,
                  client_address: str | None = None, rules: AccessRules = AccessRules(),
-                 now: datetime | None = None) -> None:
+                 now: datetime | None = None, request: tuple[Action, str] | None = None) -> None:
+        """`request`: the action and the path of the request this gate serves: an allowed request
+        that showed no patient's data (an empty search, a listing) is traced as itself."""
         self.engine = engine
         self.db = db
         self.subject = subject
@@ -61,6 +65,8 @@ class Gate:
         self._facts: dict[str, PatientFacts] = {}
         self._pending: dict[tuple, _Pending] = {}
         self._global: bool | None = None
+        self._request = request
+        self._traced = False
 
     # ----------------------------------------------------------------------------- decisions
 
@@ -172,6 +178,11 @@ class Gate:
         events = [self._event(p.action, p.decision, p.ght_patient_id, p.resources, Outcome.ALLOWED)
                   for p in self._pending.values()]
         self._pending.clear()
+        if not events and not self._traced and self._request is not None:
+            action, path = self._request
+            decision = Decision(True, default_purpose(self.subject), self.subject.primary_role, "aucune donnée de patient")
+            events = [self._event(action, decision, None, [path], Outcome.ALLOWED)]
+        self._traced = self._traced or bool(events)
         self._write(events, into)
         return len(events)
 
@@ -193,3 +204,42 @@ class Gate:
         with self.engine.connect() as connection:
             trail.record_many(connection, events)
             connection.commit()
+
+
+class SystemTrace:
+    """The trace of a system door: a hospital system's HL7 feed, a bulk load from the command
+    line. The sender is trusted by configuration (its port, its files), so no policy decision is
+    made; every write is still traced, one entry per patient it changes, in the write's own
+    transaction. `authorize_write` is the store's hook (ght.record.store.Authorize)."""
+
+    def __init__(self, door: Door, account: str, *, client_address: str | None = None) -> None:
+        self.door, self.account, self.client_address = door, account[:64], client_address
+        self._pending: dict[tuple[Action, str | None], list[str]] = {}
+
+    def authorize_write(self, action: str, resource_type: str, fhir_id: str, ght_patient_id: str | None,
+                        source_id: int | None, body: dict | None, existing) -> None:
+        patient = ght_patient_id if body is not None else (existing.ght_patient_id if existing is not None else None)
+        self.note(Action(action), patient, f"{resource_type}/{fhir_id}")
+
+    def note(self, action: Action, ght_patient_id: str | None, reference: str) -> None:
+        references = self._pending.setdefault((action, ght_patient_id), [])
+        if reference not in references:
+            references.append(reference)
+
+    def discard(self) -> None:
+        """Forget what was noted since the last flush (its transaction was rolled back)."""
+        self._pending.clear()
+
+    def flush(self, into: Session, *, otherwise: str | None = None) -> int:
+        """Append the noted writes in `into`'s transaction; `otherwise`: the reference traced when
+        nothing was written (a message that only changed identities, say)."""
+        if not self._pending and otherwise:
+            self._pending[(Action.UPDATE, None)] = [otherwise]
+        events = [AccessEvent(account=self.account, account_id=None, role="system", action=action,
+                              purpose=Purpose.CARE, outcome=Outcome.ALLOWED, door=self.door,
+                              ght_patient_id=patient, resources=tuple(references),
+                              reason="système émetteur autorisé par configuration",
+                              client_address=self.client_address)
+                  for (action, patient), references in self._pending.items()]
+        self._pending.clear()
+        return trail.record_many(into, events)

@@ -103,6 +103,17 @@ def is_sensitive(body: dict | None) -> bool:
                and c.get("system", CONFIDENTIALITY_SYSTEM) == CONFIDENTIALITY_SYSTEM for c in labels or ())
 
 
+def default_purpose(subject: Subject) -> Purpose:
+    """The purpose of an access that names no patient (an empty search, a listing)."""
+    if subject.has(*CARE_ROLES):
+        return Purpose.CARE
+    if subject.has(*TEAM_ROLES):
+        return Purpose.COORDINATION
+    if subject.has(Role.DIM_PHYSICIAN):
+        return Purpose.DIM
+    return Purpose.ADMINISTRATION
+
+
 def _allow(purpose: Purpose, role: Role | str, reason: str, break_glass: str | None = None) -> Decision:
     return Decision(True, purpose, str(role), reason, break_glass)
 

@@ -15,10 +15,9 @@ from ght.access import break_glass, grants
 from ght.access.gate import Gate
 from ght.access.policy import ANY_SOURCE, CARE_ROLES, TEAM_ROLES, Decision, Target
 from ght.access.will import ACT_CODE_SYSTEM, ACT_REASON_SYSTEM, COLLECTOR_EXTENSION, CONSENT_SCOPE_SYSTEM
-from ght.api.deps import get_db, require_role, writing_gate
+from ght.api.deps import get_db, role_gate, writing_gate
 from ght.audit import queries as audit_queries
 from ght.audit.trail import Action, Door, Purpose
-from ght.auth.models import AuthSession
 from ght.directory.models import Account, Establishment, Professional
 from ght.directory.vocab import Role
 from ght.interop.fhir.outcome import FhirError
@@ -28,7 +27,7 @@ from ght.record import store
 
 router = APIRouter(prefix="/api", tags=["accès et traçabilité"])
 GATE = writing_gate(Door.API)
-dpo = require_role(Role.DPO.value)
+dpo = role_gate(Door.API, Role.DPO)
 
 
 def _patient(db: Session, reference: str) -> str:
@@ -110,7 +109,7 @@ def declare_break_glass(body: BreakGlassIn, db: Session = Depends(get_db), gate:
         row = break_glass.declare(db, account_id=subject.account_id, ght_patient_id=patient_id, reason=body.reason,
                                   rules=gate.rules, client_address=gate.client_address, now=gate.now)
     except break_glass.BreakGlassError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
     gate.note(Action.BREAK_GLASS, Decision(True, Purpose.EMERGENCY, subject.primary_role,
                                            f"accès en urgence déclaré jusqu'au {row.expires_at:%d/%m/%Y %H:%M} UTC",
                                            row.reason), patient_id, [f"Patient/{patient_id}"])
@@ -121,8 +120,11 @@ def declare_break_glass(body: BreakGlassIn, db: Session = Depends(get_db), gate:
 
 @router.get("/access/break-glass", response_model=list[BreakGlassOut],
             summary="Accès en urgence à revoir (DPO, responsable médical)")
-def break_glass_to_review(db: Session = Depends(get_db), auth: AuthSession = Depends(dpo)):
-    return [_glass_out(db, row) for row in break_glass.pending_review(db)]
+def break_glass_to_review(db: Session = Depends(get_db), gate: Gate = Depends(dpo)):
+    rows = [_glass_out(db, row) for row in break_glass.pending_review(db)]
+    gate.flush(db)  # the DPO's own reading is traced too
+    db.commit()
+    return rows
 
 
 class ReviewIn(BaseModel):
@@ -133,11 +135,12 @@ class ReviewIn(BaseModel):
 @router.post("/access/break-glass/{declaration_id}/review", response_model=BreakGlassOut,
              summary="Rendre l'avis sur un accès en urgence")
 def review_break_glass(declaration_id: int, body: ReviewIn, db: Session = Depends(get_db),
-                       auth: AuthSession = Depends(dpo)):
+                       gate: Gate = Depends(dpo)):
     try:
-        row = break_glass.review(db, declaration_id, reviewer_id=auth.account.id, verdict=body.verdict, note=body.note)
+        row = break_glass.review(db, declaration_id, reviewer_id=gate.subject.account_id, verdict=body.verdict, note=body.note)
     except break_glass.BreakGlassError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    gate.flush(db)
     db.commit()
     return _glass_out(db, row)
 
@@ -174,17 +177,17 @@ def will(patient: str, db: Session = Depends(get_db), gate: Gate = Depends(GATE)
 def record_will(patient: str, body: WillIn, db: Session = Depends(get_db), gate: Gate = Depends(GATE)):
     patient_id = _patient(db, patient)
     if body.kind == "consent" and not body.establishments and not body.practitioners:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             detail="un consentement au partage désigne ses destinataires (établissements ou professionnels)")
     actors = []
     for finess in body.establishments:
         if db.scalar(select(Establishment.id).where(Establishment.finess_ej == finess)) is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=f"établissement inconnu du GHT : {finess}")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"établissement inconnu du GHT : {finess}")
         actors.append({"role": _recipient(), "reference": {"reference": f"Organization/ej-{finess}",
                                                            "identifier": {"system": FINESS_SYSTEM, "value": finess}}})
     for rpps in body.practitioners:
         if db.scalar(select(Professional.id).where(Professional.rpps == rpps)) is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=f"professionnel inconnu (RPPS) : {rpps}")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"professionnel inconnu (RPPS) : {rpps}")
         actors.append({"role": _recipient(), "reference": {"reference": f"Practitioner/pr-{rpps}"}})
     collector = db.get(Professional, gate.subject.professional_id)
     provision = {"type": "deny" if body.kind == "opposition" else "permit", "period": {"start": gate.now.isoformat()}}
@@ -211,7 +214,7 @@ def record_will(patient: str, body: WillIn, db: Session = Depends(get_db), gate:
     try:
         written = store.create(db, consent, gate.write_context())
     except FhirError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
     gate.flush(db)
     db.commit()
     return WillOut(consent_id=written.body["id"], text=f"{body.kind} enregistrée (Consent/{written.body['id']})")
@@ -287,27 +290,32 @@ def _grant_out(db: Session, g) -> GrantOut:
 
 
 @router.post("/access/grants", response_model=GrantOut, status_code=201, summary="Donner une habilitation explicite")
-def give_grant(body: GrantIn, db: Session = Depends(get_db), auth: AuthSession = Depends(dpo)):
+def give_grant(body: GrantIn, db: Session = Depends(get_db), gate: Gate = Depends(dpo)):
     account = db.scalar(select(Account).where(Account.username == body.username))
     if account is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"compte inconnu : {body.username}")
     patient_id = _patient(db, body.patient) if body.patient else None
     try:
-        grant = grants.give(db, account_id=account.id, granted_by=auth.account.id, kind=body.kind,
+        grant = grants.give(db, account_id=account.id, granted_by=gate.subject.account_id, kind=body.kind,
                             reason=body.reason, days=body.days, ght_patient_id=patient_id)
     except grants.GrantError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    gate.flush(db)
     db.commit()
     return _grant_out(db, grant)
 
 
 @router.get("/access/grants", response_model=list[GrantOut], summary="Habilitations en vigueur")
-def list_grants(db: Session = Depends(get_db), auth: AuthSession = Depends(dpo)):
-    return [_grant_out(db, g) for g in grants.current(db)]
+def list_grants(db: Session = Depends(get_db), gate: Gate = Depends(dpo)):
+    rows = [_grant_out(db, g) for g in grants.current(db)]
+    gate.flush(db)
+    db.commit()
+    return rows
 
 
 @router.delete("/access/grants/{grant_id}", status_code=204, summary="Retirer une habilitation")
-def revoke_grant(grant_id: int, db: Session = Depends(get_db), auth: AuthSession = Depends(dpo)):
+def revoke_grant(grant_id: int, db: Session = Depends(get_db), gate: Gate = Depends(dpo)):
     if not grants.revoke(db, grant_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"habilitation n° {grant_id} inconnue ou déjà retirée")
+    gate.flush(db)
     db.commit()

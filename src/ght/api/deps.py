@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from ght.access.gate import Gate
+from ght.access.policy import Decision
 from ght.access.subject import subject_of
-from ght.audit.trail import Door
+from ght.audit.trail import Action, Door, Purpose
+from ght.directory.vocab import ROLE_LABELS_FR, Role
 from ght.auth import sessions
 from ght.auth.models import AuthSession
 from ght.config import Settings
@@ -130,9 +132,14 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+_ACTIONS = {"GET": Action.READ, "HEAD": Action.READ, "POST": Action.CREATE, "PUT": Action.UPDATE,
+            "PATCH": Action.UPDATE, "DELETE": Action.DELETE}
+
+
 def make_gate(request: Request, auth: AuthSession, db: Session, door: Door) -> Gate:
     return Gate(request.app.state.engine, db, subject_of(auth), door, client_address=client_address(request),
-                rules=request.app.state.access_rules)
+                rules=request.app.state.access_rules,
+                request=(_ACTIONS.get(request.method, Action.READ), request.url.path))
 
 
 def reading_gate(door: Door):
@@ -153,5 +160,21 @@ def writing_gate(door: Door):
     async def dependency(request: Request, auth: AuthSession = Depends(require_bearer_detached),
                          db: Session = Depends(get_db)) -> Gate:
         return make_gate(request, auth, db, door)
+
+    return dependency
+
+
+def role_gate(door: Door, *roles: Role):
+    """The request's gate for a route reserved to `roles`: another caller is refused with 403,
+    and the refusal is traced like the policy's own."""
+
+    def dependency(request: Request, auth: AuthSession = Depends(require_bearer_detached),
+                   db: Session = Depends(get_db)) -> Gate:
+        gate = make_gate(request, auth, db, door)
+        if not gate.subject.has(*roles):
+            action = Action.READ if request.method in ("GET", "HEAD") else Action.UPDATE
+            gate.refuse(action, Decision(False, Purpose.ADMINISTRATION, gate.subject.primary_role,
+                                         f"réservé au rôle {' ou '.join(ROLE_LABELS_FR[r] for r in roles)}"), None)
+        return gate
 
     return dependency

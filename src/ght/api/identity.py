@@ -6,29 +6,23 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ght.access.gate import Gate
 from ght.access.policy import Decision as AccessDecision
-from ght.api.deps import get_db, make_gate, require_role
+from ght.api.deps import get_db, role_gate
 from ght.audit.trail import Action, Door, Purpose
-from ght.auth.models import AuthSession
 from ght.directory.vocab import Role
 from ght.identity import service, vigilance
 from ght.identity.models import GhtPatient, LinkEvent, LocalIdentity, ReviewItem
 from ght.identity.service import IdentityRejected
 
 router = APIRouter(prefix="/api/identity", tags=["identitovigilance"])
-_vigilant_role = require_role(Role.IDENTITY_VIGILANCE.value)
+vigilant = role_gate(Door.API, Role.IDENTITY_VIGILANCE)
 _ALLOWED = AccessDecision(True, Purpose.ADMINISTRATION, Role.IDENTITY_VIGILANCE.value, "identitovigilance")
-
-
-def vigilant(request: Request, auth: AuthSession = Depends(_vigilant_role), db: Session = Depends(get_db)) -> Gate:
-    """The identity-vigilance cell's gate: the role is checked first (403 otherwise)."""
-    return make_gate(request, auth, db, Door.API)
 
 
 def _traced(gate: Gate, db: Session, action: Action, identities) -> None:

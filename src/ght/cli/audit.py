@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+from ght.cli.operator import operator
 
 app = typer.Typer(help="Trace des accès : vérification, scellement, purge, export FHIR AuditEvent.",
                   no_args_is_help=True)
@@ -34,11 +35,6 @@ def _known_head(value: str) -> tuple[int, str]:
         raise typer.BadParameter(f"attendu CHAIN_SEQ:EMPREINTE (64 caractères hexadécimaux), reçu « {value} »",
                                  param_hint="--known-head")
     return int(seq), digest
-
-
-def _operator() -> str:
-    """Who runs the command, as the trace names it (the CLI has no login)."""
-    return f"cli:{getpass.getuser()}"
 
 
 @app.command("verify")
@@ -103,7 +99,7 @@ def purge(
     cutoff = _day(before, "--before") or months_before(datetime.now(UTC), months or settings.audit_retention_months)
     try:
         with _session(settings) as db:
-            result = run(db, cutoff, _operator(), retention_months=settings.audit_retention_months)
+            result = run(db, cutoff, operator(), retention_months=settings.audit_retention_months)
     except PurgeRefused as exc:
         err.print(f"[bold red]Erreur :[/] {escape(str(exc))}")
         sys.exit(2)
@@ -133,7 +129,7 @@ def export(
     ght_oid = load_publish_settings().ght_oid
     with _session(_settings()) as db:
         count = export_ndjson(db, out_file, ght_oid, patient=patient, since=start, until=end)
-        record(db, AccessEvent(account=_operator(), account_id=None, role="operator", action=Action.EXPORT,
+        record(db, AccessEvent(account=operator(), account_id=None, role="operator", action=Action.EXPORT,
                                purpose=Purpose.ADMINISTRATION, outcome=Outcome.ALLOWED, door=Door.CLI,
                                ght_patient_id=patient,
                                reason=f"export de {count} entrée(s) de la trace vers {out_file}"))

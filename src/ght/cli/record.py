@@ -31,6 +31,9 @@ def load(
     from ght.config import load_settings
     from ght.db.engine import check_connection, make_engine
     from ght.db.migrate import upgrade
+    from ght.access.gate import SystemTrace
+    from ght.audit.trail import Door
+    from ght.cli.operator import operator
     from ght.record.loader import LoadError, load as run
 
     settings = load_settings()
@@ -41,7 +44,7 @@ def load(
         upgrade(engine)
         with progress_bar() as progress:
             task = progress.add_task("Lignes NDJSON", total=None)
-            result = run(engine, paths, batch=batch,
+            result = run(engine, paths, batch=batch, trace=SystemTrace(Door.CLI, operator()),
                          progress=lambda done, total: progress.update(task, completed=done, total=total))
     except LoadError as exc:
         err.print(f"[bold red]Erreur :[/] {exc}")

@@ -132,12 +132,14 @@ def load_territory_base(engine, territory, territory_dir: Path) -> None:
 def load_record(engine, territory_dir: Path, progress_factory) -> str:
     """The territory's clinical record (fhir/*.ndjson) into the shared record, after the identities
     its Patient references resolve to."""
+    from ght.access.gate import SystemTrace
+    from ght.audit.trail import Door
     from ght.record.loader import LoadError, load
 
     try:
         with progress_factory() as progress:
             task = progress.add_task("Dossier partagé", total=None)
-            result = load(engine, [territory_dir / "fhir"], actor="ght demo",
+            result = load(engine, [territory_dir / "fhir"], actor="ght demo", trace=SystemTrace(Door.CLI, "cli:ght demo"),
                           progress=lambda done, total: progress.update(task, completed=done, total=total))
     except LoadError as exc:  # the demo still starts; what was loaded stays
         return f"Dossier partagé : chargement arrêté ({exc}) ; {exc.committed} ressource(s) chargée(s)."

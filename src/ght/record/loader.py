@@ -298,14 +298,27 @@ class _LineFailed(Exception):
 
 
 def load(engine: Engine, paths: list[Path], *, batch: int = BATCH, progress: Progress | None = None,
-         actor: str = ACTOR) -> LoadResult:
-    """Load NDJSON files or folders into the record; LoadError on the first faulty line."""
+         actor: str = ACTOR, trace=None) -> LoadResult:
+    """Load NDJSON files or folders into the record; LoadError on the first faulty line.
+    `trace`: the access trace of this door (ght.access.gate.SystemTrace), written with each
+    committed batch."""
     files = ndjson_files(paths)
     total = count_lines(files) if progress else 0
     result = LoadResult(files=len(files))
     started = time.perf_counter()
     with session_factory(engine)() as db:
-        loader = Loader(db, store.WriteContext(actor=actor), result)
+        loader = Loader(db, store.WriteContext(actor=actor, authorize=trace.authorize_write if trace else None),
+                        result)
+
+        def commit() -> None:
+            if trace is not None:
+                trace.flush(db)
+            db.commit()
+
+        def rollback() -> None:
+            db.rollback()
+            if trace is not None:
+                trace.discard()
         pending: list[Line] = []
         committed = 0
 
@@ -317,19 +330,19 @@ def load(engine: Engine, paths: list[Path], *, batch: int = BATCH, progress: Pro
             try:
                 try:
                     loader.write(pending)
-                    db.commit()
+                    commit()
                 except _BulkFailed:  # a multi-row insert failed: line by line to name the faulty one
-                    db.rollback()
+                    rollback()
                     _restore(result, saved)
                     loader.write(pending, bulk=False)
-                    db.commit()
+                    commit()
             except _LineFailed as failed:
-                db.rollback()
+                rollback()
                 _restore(result, saved)
                 done = pending[:pending.index(failed.line)]
                 if done:  # replay what preceded the faulty line: it was valid
                     loader.write(done)
-                    db.commit()
+                    commit()
                     committed += len(done)
                 raise LoadError(failed.line.path, failed.line.number, _reason(failed.cause), committed) from None
             committed += len(pending)

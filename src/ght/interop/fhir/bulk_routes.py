@@ -130,6 +130,11 @@ async def _kick_off(request: Request, db: Session, auth: AuthSession, level: str
                         since=since, request_url=str(request.url), account_id=auth.account.id,
                         worker=exports.worker, progress="")
     db.add(job)
+    # The request itself is traced; the job traces what it exports, patient by patient.
+    gate.note(Action.EXPORT, Decision(True, Purpose.CARE, gate.subject.primary_role,
+                                      f"export en masse {level} demandé (habilitation au dossier de tous les patients)"),
+              None, [f"$export/{job.id}"])
+    gate.flush(db)
     db.commit()
     exports.submit(job.id)
     return respond(information(f"export accepté ({job.id})"), 202,
@@ -215,4 +220,11 @@ def download(job_id: str, name: str, request: Request, db: Session = Depends(get
     path = export.job_dir(request.app.state.bulk_exports.root, job_id) / name
     if not path.is_file():
         raise error(404, "not-found", f"fichier {name} supprimé du serveur")
+    # What the file holds was decided and traced per patient when the job wrote it; its
+    # download is traced too (who took the file, from where).
+    gate = make_gate(request, auth, db, Door.EXPORT)
+    gate.note(Action.EXPORT, Decision(True, Purpose.CARE, gate.subject.primary_role, "téléchargement d'un export"),
+              None, [f"$export/{job_id}/{name}"])
+    gate.flush(db)
+    db.commit()
     return FileResponse(path, media_type=NDJSON)

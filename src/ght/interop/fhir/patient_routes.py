@@ -248,6 +248,7 @@ def ihe_pix(request: Request, db: Session = Depends(get_read_db), gate: Gate = D
 @router.post("/$match", summary="Recherche de correspondances avec score et niveau de certitude")
 def match(request: Request, db: Session = Depends(get_db), gate: Gate = Depends(READERS),
           raw: Any = Depends(fhir_body)):
+    gate.check_role(Action.SEARCH, "Patient")
     body = raw
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
         raise error(400, "structure", "une ressource Parameters est attendue (paramètre resource : Patient)")
@@ -425,5 +426,6 @@ def update(resource_id: str, request: Request, db: Session = Depends(get_db),
 
 @router.delete("/{resource_id}", summary="Non pris en charge : une identité se retire par fusion (A40)")
 def delete(resource_id: str, gate: Gate = Depends(WRITERS)):
+    gate.check_role(Action.DELETE, "Patient")
     raise error(405, "not-supported", "une identité ne se supprime pas ; elle se retire par fusion (A40) "
                                       "ou se détache par l'identitovigilance")

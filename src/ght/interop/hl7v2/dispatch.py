@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from ght.access.gate import SystemTrace
+from ght.record import store
 from ght.interop.hl7v2.ack import ErrorCode, Location, reject
 from ght.interop.hl7v2.message import Header, Parsed
 
@@ -24,6 +26,11 @@ class Inbound:
 
     parsed: Parsed
     message_id: int  # hl7_message.id
+    trace: SystemTrace | None = None  # the access trace of what the message writes into the record
+
+    def write_context(self) -> store.WriteContext:
+        """How the handlers write into the record: as the sending system, traced."""
+        return store.WriteContext(actor=self.actor, authorize=self.trace.authorize_write if self.trace else None)
 
     @property
     def header(self) -> Header:

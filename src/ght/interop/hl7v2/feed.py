@@ -27,6 +27,8 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from ght.db.base import utcnow
+from ght.access.gate import SystemTrace
+from ght.audit.trail import Door
 from ght.db.engine import session_factory
 from ght.interop.hl7v2.ack import (
     AckHeader,
@@ -259,8 +261,12 @@ class Feed:
                     db.rollback()
                     return self._stored(message_id)
                 check_header(header)
-                inbound = Inbound(parsed, message_id)
+                trace = SystemTrace(Door.HL7, f"hl7:{Inbound(parsed, message_id).actor}")
+                inbound = Inbound(parsed, message_id, trace)
                 results = [handler(db, inbound) for handler in self.registry.handlers(header.message_code, header.trigger_event)]
+                # What the message wrote, traced with it (a message that only changed identities:
+                # the message itself; their history is in identity_history).
+                trace.flush(db, otherwise=f"Hl7Message/{message_id}")
                 ack = build_ack(header, "AA", charset=ack_charset(parsed.codec))
                 db.execute(
                     update(Hl7Message).where(Hl7Message.id == message_id).values(

@@ -366,7 +366,7 @@ def _cancel(db: Session, inbound: Inbound, mv: Movement, subject: Subject, fhir_
                     f"est un {cancelled_event}", Location("MSH", 1, 9, 1, 2))
     before = chain.before(mv.movement_id)
     if before is None:  # the cancelled movement opened the visit
-        version = store.remove(db, "Encounter", fhir_id)
+        version = store.remove(db, "Encounter", fhir_id, context=inbound.write_context())
         return f"encounter {fhir_id} v{version} deleted: {cancelled_event} {mv.movement_id} cancelled"
     restored = copy.deepcopy(before)
     if movement_tag(restored, subject.finess) is None:

@@ -254,6 +254,6 @@ def write(db: Session, body: dict, fhir_id: str, inbound: Inbound, where: Locati
     """Update-as-create in the message's transaction; a refusal of the store (unknown
     patient, unknown establishment) becomes an AE."""
     try:
-        return store.update(db, body, fhir_id, store.WriteContext(actor=inbound.actor))
+        return store.update(db, body, fhir_id, inbound.write_context())
     except FhirError as exc:
         raise error(ErrorCode.UNKNOWN_KEY, f"dossier partagé : {exc}", where) from exc
