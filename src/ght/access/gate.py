@@ -52,9 +52,12 @@ class _Pending:
 class Gate:
     def __init__(self, engine: Engine, db: Session, subject: Subject, door: Door, *,
                  client_address: str | None = None, rules: AccessRules = AccessRules(),
-                 now: datetime | None = None, request: tuple[Action, str] | None = None) -> None:
+                 now: datetime | None = None, request: tuple[Action, str] | None = None,
+                 autocommit: bool = False) -> None:
         """`request`: the action and the path of the request this gate serves: an allowed request
-        that showed no patient's data (an empty search, a listing) is traced as itself."""
+        that showed no patient's data (an empty search, a listing) is traced as itself.
+        `autocommit`: `db` is an autocommit session (a read), where an entry is durable as soon as
+        it is written: the trace goes through it, with no connection or transaction of its own."""
         self.engine = engine
         self.db = db
         self.subject = subject
@@ -66,6 +69,7 @@ class Gate:
         self._pending: dict[tuple, _Pending] = {}
         self._global: bool | None = None
         self._request = request
+        self.autocommit = autocommit
         self._traced = False
 
     # ----------------------------------------------------------------------------- decisions
@@ -198,6 +202,8 @@ class Gate:
     def _write(self, events: list[AccessEvent], into: Session | None) -> None:
         if not events:
             return
+        if into is None and self.autocommit:
+            into = self.db
         if into is not None:
             trail.record_many(into, events)
             return

@@ -136,10 +136,10 @@ _ACTIONS = {"GET": Action.READ, "HEAD": Action.READ, "POST": Action.CREATE, "PUT
             "PATCH": Action.UPDATE, "DELETE": Action.DELETE}
 
 
-def make_gate(request: Request, auth: AuthSession, db: Session, door: Door) -> Gate:
+def make_gate(request: Request, auth: AuthSession, db: Session, door: Door, *, autocommit: bool = False) -> Gate:
     return Gate(request.app.state.engine, db, subject_of(auth), door, client_address=client_address(request),
                 rules=request.app.state.access_rules,
-                request=(_ACTIONS.get(request.method, Action.READ), request.url.path))
+                request=(_ACTIONS.get(request.method, Action.READ), request.url.path), autocommit=autocommit)
 
 
 def reading_gate(door: Door):
@@ -148,7 +148,7 @@ def reading_gate(door: Door):
     # On the event loop: making a gate does no I/O (a sync dependency would cost a thread switch).
     async def dependency(request: Request, auth: AuthSession = Depends(require_bearer_detached),
                          db: Session = Depends(get_read_db)) -> Gate:
-        return make_gate(request, auth, db, door)
+        return make_gate(request, auth, db, door, autocommit=True)
 
     return dependency
 

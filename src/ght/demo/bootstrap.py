@@ -81,9 +81,11 @@ def start_demo(settings: Settings, *, patients: int, seed: int, progress_factory
         console.print(f"Base vide : génération d'un territoire de {patients} personnes (graine {seed})…")
         with progress_factory() as progress:
             task = progress.add_task("Personnes", total=patients)
+            # Dated from today: the demo's stays are recent, so its clinicians are in the care teams
+            # of their patients (ght.access) as they would be in a hospital.
             summary = generate_and_load(
                 settings, patients=patients, seed=seed, out_dir=settings.var_dir / "territory",
-                load=True, engine=engine,
+                load=True, engine=engine, as_of=date.today(),
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
         console.print(summary)

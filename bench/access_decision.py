@@ -1,0 +1,237 @@
+"""Benchmark of the access decision on the read path (issue 5: "the decision adds ≤ 2 ms p99 to
+a read"), on PostgreSQL, over a generated territory with its clinical record.
+
+    .venv/bin/python bench/access_decision.py [--patients 2000] [--reads 5000]
+        [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+
+A fresh database (dropped at the end) holds the demo territory of --patients persons (directory,
+accounts, identities, record as `ght demo start` loads it). The subject is the clinician named in
+the most encounters. For --reads reads of Observations, half of patients the record links to that
+clinician (allowed where the relation is still current: a stay ended less than a year ago...) and
+half of the others (refused), each measured in one process, one thread:
+- the read alone: the reader's query of the row (ght.record.reader's SQL, through psycopg);
+- what the gate adds to it, as the read route runs it: the facts of the patient, the decision,
+  and its trace entry written (allowed: autocommitted before the answer; refused: its own
+  transaction) — with the sealer chaining the trace every second beside it, as `ght serve` does.
+Figures: medians and p99 of each, and the ratio of the added p99 to the 2 ms limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from sqlalchemy import func, select, text  # noqa: E402
+
+from ght.access.facts import AccessRules  # noqa: E402
+from ght.access.gate import AccessDenied, Gate  # noqa: E402
+from ght.access.subject import subject_of_account  # noqa: E402
+from ght.audit.models import AuditEntry  # noqa: E402
+from ght.audit.sealer import run_sealer  # noqa: E402
+from ght.audit.trail import Action, Door  # noqa: E402
+from ght.config import Settings  # noqa: E402
+from ght.db.engine import make_engine, session_factory  # noqa: E402
+from ght.db.scratch import scratch_database  # noqa: E402
+from ght.demo.bootstrap import generate_and_load, load_identities, load_record  # noqa: E402
+from ght.directory.models import Account, AccountRole, Professional  # noqa: E402
+from ght.interop.fhir.resource_routes import target_of  # noqa: E402
+from ght.record.models import ReferenceIndex, Resource  # noqa: E402
+from ght.record.reader import PostgresReader  # noqa: E402
+
+
+class _NoProgress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def add_task(self, *args, **kwargs):
+        return 0
+
+    def update(self, *args, **kwargs):
+        pass
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def busiest_clinician(db) -> tuple[Account, str]:
+    """The clinician account named in the most encounters (its Practitioner id)."""
+    rows = db.execute(
+        select(ReferenceIndex.target_id, func.count()).where(
+            ReferenceIndex.resource_type == "Encounter", ReferenceIndex.target_type == "Practitioner",
+            ReferenceIndex.param == "participant").group_by(ReferenceIndex.target_id)
+        .order_by(func.count().desc()).limit(50)).all()
+    for practitioner_id, _ in rows:
+        rpps = practitioner_id.removeprefix("pr-")
+        professional = db.scalar(select(Professional).where(Professional.rpps == rpps))
+        if professional is None:
+            continue
+        account = db.scalar(select(Account).where(Account.professional_id == professional.id))
+        if account is None:  # bind an account to that professional, as a hospital would
+            account = Account(username=f"bench.{rpps}", password_hash=None, professional=professional,
+                              establishment_id=professional.exercises[0].establishment_id,
+                              role_rows=[AccountRole(role="clinician")])
+            db.add(account)
+            db.commit()
+        return account, practitioner_id
+    raise SystemExit("no clinician named in an encounter")
+
+
+def observations(db, practitioner_id: str, n: int) -> tuple[list, list]:
+    """Observations of patients in the clinician's care team, and of patients outside it."""
+    team = select(Resource.ght_patient_id).join(ReferenceIndex, ReferenceIndex.resource_id == Resource.id).where(
+        ReferenceIndex.target_type == "Practitioner", ReferenceIndex.target_id == practitioner_id).distinct()
+    inside = db.execute(select(Resource.fhir_id).where(Resource.resource_type == "Observation",
+                                                       Resource.ght_patient_id.in_(team)).limit(n)).scalars().all()
+    outside = db.execute(select(Resource.fhir_id).where(Resource.resource_type == "Observation",
+                                                        Resource.ght_patient_id.not_in(team)).limit(n)).scalars().all()
+    return list(inside), list(outside)
+
+
+def explain(engine, subject, fhir_id: str) -> None:
+    from datetime import UTC, datetime
+
+    from ght.access.facts import FACTS
+
+    with engine.connect() as connection:
+        patient = connection.scalar(select(Resource.ght_patient_id).where(Resource.fhir_id == fhir_id))
+        parameters = {"patient": patient, "account": subject.account_id, "now": datetime.now(UTC),
+                      "practitioner_ids": sorted(subject.practitioner_ids), "idnps": sorted(subject.idnps)}
+        statement = FACTS.params(**parameters)
+        literal = str(statement.compile(engine, compile_kwargs={"literal_binds": True, "render_postcompile": True}))
+        for line in connection.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + literal)):
+            print(line[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--patients", type=int, default=2000)
+    parser.add_argument("--reads", type=int, default=5000)
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--profile", action="store_true", help="print where the gate's time goes (cProfile)")
+    parser.add_argument("--explain", action="store_true", help="print the plan of the facts query (EXPLAIN ANALYZE)")
+    args = parser.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load "
+          + " / ".join(f"{x:.1f}" for x in os.getloadavg()), flush=True)
+    url, drop = scratch_database(args.postgres, "ght_bench_access")
+    engine = make_engine(url)
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            work = Path(work)
+            started = time.perf_counter()
+            generate_and_load(Settings(database_url=url, var_dir=work), patients=args.patients, seed=1,
+                              out_dir=work / "territory", load=True, engine=engine, as_of=date.today())
+            load_identities(engine, work / "territory")
+            load_record(engine, work / "territory", _NoProgress)
+            print(f"territory of {args.patients} persons loaded in {time.perf_counter() - started:.0f} s", flush=True)
+        sessions = session_factory(engine)
+        reads = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+        with sessions() as db:
+            db.execute(text("ANALYZE"))
+            db.commit()
+            resources = db.scalar(select(func.count()).select_from(Resource))
+            account, practitioner_id = busiest_clinician(db)
+            subject = subject_of_account(account)
+            inside, outside = observations(db, practitioner_id, args.reads // 2)
+        print(f"{resources} resources; subject {subject.username} ({practitioner_id}): "
+              f"{len(inside)} observations in its care team, {len(outside)} outside", flush=True)
+        if args.explain:
+            explain(engine, subject, inside[0])
+        ids = [(i, True) for i in inside] + [(i, False) for i in outside]
+        random.Random(1).shuffle(ids)
+
+        reader = PostgresReader(url)
+        import asyncio
+
+        async def read_rows():
+            await reader.open()
+            timings, rows = [], []
+            try:
+                for fhir_id, _ in ids:
+                    started = time.perf_counter()
+                    rows.append(await reader.current("Observation", fhir_id))
+                    timings.append(time.perf_counter() - started)
+            finally:
+                await reader.close()
+            return timings, rows
+
+        read_times, rows = asyncio.run(read_rows())
+
+        class Row:
+            resource_type = "Observation"
+
+            def __init__(self, current):
+                self.body, self.ght_patient_id = current.body, current.ght_patient_id
+                self.source_establishment_id = current.source_establishment_id
+
+        stop = threading.Event()
+        sealer = threading.Thread(target=run_sealer, args=(sessions, stop), kwargs={"every": 1.0})
+        sealer.start()
+        added = {True: [], False: []}
+        outcomes = {True: 0, False: 0}
+        rules = AccessRules()
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        try:
+            for (fhir_id, _), current in zip(ids, rows, strict=True):
+                started = time.perf_counter()
+                with reads() as db:
+                    gate = Gate(engine, db, subject, Door.FHIR, client_address="10.0.0.1", rules=rules,
+                                request=(Action.READ, f"/fhir/Observation/{fhir_id}"), autocommit=True)
+                    try:
+                        gate.require(Action.READ, target_of(Row(current)), [f"Observation/{fhir_id}"])
+                        gate.flush()
+                        allowed = True
+                    except AccessDenied:
+                        allowed = False
+                added[allowed].append(time.perf_counter() - started)
+                outcomes[allowed] += 1
+        finally:
+            stop.set()
+            sealer.join()
+            if profiler is not None:
+                import pstats
+
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+        with sessions() as db:
+            entries = db.scalar(select(func.count()).select_from(AuditEntry))
+            backlog = db.scalar(select(func.count()).where(AuditEntry.chain_seq.is_(None)))
+        print(f"decisions: {outcomes[True]} allowed, {outcomes[False]} refused; {entries} trace entries, "
+              f"{backlog} left unsealed at the end", flush=True)
+        ms = lambda values, q: percentile(values, q) * 1000  # noqa: E731
+        print(f"read alone (reader query): p50 {statistics.median(read_times) * 1000:.2f} ms, "
+              f"p99 {ms(read_times, 0.99):.2f} ms", flush=True)
+        everything = added[True] + added[False]
+        for label, values in (("allowed (care team)", added[True]), ("refused (not in it)", added[False]),
+                              ("all", everything)):
+            print(f"added by the gate, {label}: p50 {statistics.median(values) * 1000:.2f} ms, "
+                  f"p99 {ms(values, 0.99):.2f} ms, max {max(values) * 1000:.2f} ms", flush=True)
+        print(f"added p99 / 2 ms limit: {ms(everything, 0.99) / 2:.2f}", flush=True)
+    finally:
+        engine.dispose()
+        drop()
+
+
+if __name__ == "__main__":
+    main()
