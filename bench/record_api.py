@@ -76,8 +76,30 @@ def load_territory(url: str, patients: int, work: Path) -> None:
     try:
         upgrade(engine)
         load_territory_base(engine, territory, work / "territory")
+        grant_whole_record(engine, "medecin")
     finally:
         engine.dispose()
+
+
+def grant_whole_record(engine, username: str) -> None:
+    """An explicit grant to every patient's record for the load's account (ght.access.grants, as
+    the DPO gives one): the load reads and writes random patients, and each request is still
+    decided (the facts of its patient read) and traced as any other."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from ght.access.models import AccessGrant
+    from ght.db.base import utcnow
+    from ght.db.engine import session_factory
+    from ght.directory.models import Account
+
+    with session_factory(engine)() as db:
+        accounts = dict(db.execute(select(Account.username, Account.id)).all())
+        now = utcnow()
+        db.add(AccessGrant(account_id=accounts[username], granted_by=accounts["dpo"], kind="record",
+                           reason="banc de charge", starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(days=2)))
+        db.commit()
 
 
 def libpq(url: str) -> str:
