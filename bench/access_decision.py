@@ -111,7 +111,7 @@ def explain(engine, subject, fhir_id: str) -> None:
 
     with engine.connect() as connection:
         patient = connection.scalar(select(Resource.ght_patient_id).where(Resource.fhir_id == fhir_id))
-        parameters = {"patient": patient, "account": subject.account_id, "now": datetime.now(UTC),
+        parameters = {"patients": [patient], "account": subject.account_id, "now": datetime.now(UTC),
                       "practitioner_ids": sorted(subject.practitioner_ids), "idnps": sorted(subject.idnps)}
         statement = FACTS.params(**parameters)
         literal = str(statement.compile(engine, compile_kwargs={"literal_binds": True, "render_postcompile": True}))

@@ -38,14 +38,16 @@ class AccessRules:
 
 
 def _facts_statement():
-    """Everything the policy needs of one patient for one subject, in one statement (one round
-    trip on the read path), built once with its parameters (patient, account, now, the subject's
-    Practitioner ids and IDNPS): rows (kind, text, text, number, time, body) of
+    """Everything the policy needs of some patients for one subject, in one statement (one round
+    trip on the read path, one for a whole search page or bundle), built once with its parameters
+    (patients, account, now, the subject's Practitioner ids and IDNPS): rows (kind, patient, text,
+    text, number, time, body) of
     r: the patient's Consents and the resources of RELATION_TYPES that mention the subject
        (type, id, source establishment, -, -, body), by Practitioner id or by IDNPS;
     b: the subject's active break-the-glass (-, reason, id, expiry);  g: its current grants
-       (kind);  k: the establishments where the patient is known (establishment id)."""
-    patient, account, now = bindparam("patient"), bindparam("account"), bindparam("now", type_=UtcDateTime)
+       (kind; no patient: all of them);  k: the establishments where the patient is known."""
+    patients = bindparam("patients", expanding=True)
+    account, now = bindparam("account"), bindparam("now", type_=UtcDateTime)
     mentions = or_(
         exists().where(ReferenceIndex.resource_id == Resource.id, ReferenceIndex.target_type == "Practitioner",
                        ReferenceIndex.target_id.in_(bindparam("practitioner_ids", expanding=True))),
@@ -55,20 +57,22 @@ def _facts_statement():
     no_text, no_number = null().cast(String), null().cast(Integer)
     no_time, no_body = null().cast(UtcDateTime), null().cast(JsonBody)
     return union_all(
-        select(literal("r"), Resource.resource_type, Resource.fhir_id, Resource.source_establishment_id,
-               no_time, Resource.body).where(
-            # One range of the patient/type index, then the mention check on a few rows.
-            Resource.ght_patient_id == patient, Resource.resource_type.in_(["Consent", *RELATION_TYPES]),
+        select(literal("r"), Resource.ght_patient_id, Resource.resource_type, Resource.fhir_id,
+               Resource.source_establishment_id, no_time, Resource.body).where(
+            # One range of the patient/type index per patient, then the mention check on a few rows.
+            Resource.ght_patient_id.in_(patients), Resource.resource_type.in_(["Consent", *RELATION_TYPES]),
             Resource.deleted.is_(False), or_(Resource.resource_type == "Consent", mentions)),
-        select(literal("b"), no_text, BreakGlass.reason, BreakGlass.id, BreakGlass.expires_at, no_body).where(
-            BreakGlass.account_id == account, BreakGlass.ght_patient_id == patient,
+        select(literal("b"), BreakGlass.ght_patient_id, no_text, BreakGlass.reason, BreakGlass.id,
+               BreakGlass.expires_at, no_body).where(
+            BreakGlass.account_id == account, BreakGlass.ght_patient_id.in_(patients),
             BreakGlass.started_at <= now, BreakGlass.expires_at > now),
-        select(literal("g"), AccessGrant.kind, no_text, no_number, no_time, no_body).where(
+        select(literal("g"), AccessGrant.ght_patient_id, AccessGrant.kind, no_text, no_number, no_time,
+               no_body).where(
             AccessGrant.account_id == account,
-            or_(AccessGrant.ght_patient_id == patient, AccessGrant.ght_patient_id.is_(None)),
+            or_(AccessGrant.ght_patient_id.in_(patients), AccessGrant.ght_patient_id.is_(None)),
             AccessGrant.starts_at <= now, AccessGrant.ends_at > now, AccessGrant.revoked_at.is_(None)),
-        select(literal("k"), no_text, no_text, LocalIdentity.establishment_id, no_time, no_body).where(
-            LocalIdentity.patient_id == patient, LocalIdentity.active.is_(True)),
+        select(literal("k"), LocalIdentity.patient_id, no_text, no_text, LocalIdentity.establishment_id, no_time,
+               no_body).where(LocalIdentity.patient_id.in_(patients), LocalIdentity.active.is_(True)),
     )
 
 
@@ -89,22 +93,39 @@ def has_global_record_grant(db: Session, subject: Subject, now: datetime) -> boo
         AccessGrant.revoked_at.is_(None)).limit(1)) is not None
 
 
-def load(db: Session, subject: Subject, ght_patient_id: str, rules: AccessRules, now: datetime) -> PatientFacts:
-    rows, glass, grants, known_at = [], [], set(), set()
-    parameters = {"patient": ght_patient_id, "account": subject.account_id, "now": now,
+def load_many(db: Session, subject: Subject, patients: list[str], rules: AccessRules,
+              now: datetime) -> dict[str, PatientFacts]:
+    """The facts of each of `patients` for `subject`, in one statement."""
+    rows = {p: [] for p in patients}
+    glass = {p: [] for p in patients}
+    grants = {p: set() for p in patients}
+    known_at = {p: set() for p in patients}
+    everyone: set[str] = set()
+    parameters = {"patients": sorted(set(patients)), "account": subject.account_id, "now": now,
                   "practitioner_ids": sorted(subject.practitioner_ids), "idnps": sorted(subject.idnps)}
-    for kind, text_a, text_b, number, moment, body in db.connection().execute(FACTS, parameters):
+    for kind, patient, text_a, text_b, number, moment, body in db.connection().execute(FACTS, parameters):
         if kind == "r":
-            rows.append((text_a, text_b, number, body))
+            rows[patient].append((text_a, text_b, number, body))
         elif kind == "b":
-            glass.append(BreakGlassFact(number, text_b, moment))
+            glass[patient].append(BreakGlassFact(number, text_b, moment))
         elif kind == "g":
-            grants.add(text_a)
+            (grants[patient] if patient is not None else everyone).add(text_a)
         else:
-            known_at.add(number)
-    consents = [r for r in rows if r[0] == "Consent"]
-    found_wills = wills(consents, establishment_of_finess(db) if consents else {}, now)
-    found_relations = relations(subject, [r for r in rows if r[0] != "Consent"], RelationRules(now, rules.after_care))
-    return PatientFacts(
-        ght_patient_id, tuple(found_relations), tuple(found_wills),
-        max(glass, key=lambda g: g.expires_at) if glass else None, frozenset(grants), frozenset(known_at))
+            known_at[patient].add(number)
+    finess = None
+    found = {}
+    after_care = RelationRules(now, rules.after_care)
+    for patient in rows:
+        consents = [r for r in rows[patient] if r[0] == "Consent"]
+        if consents and finess is None:
+            finess = establishment_of_finess(db)
+        found[patient] = PatientFacts(
+            patient, tuple(relations(subject, [r for r in rows[patient] if r[0] != "Consent"], after_care)),
+            tuple(wills(consents, finess or {}, now)),
+            max(glass[patient], key=lambda g: g.expires_at) if glass[patient] else None,
+            frozenset(grants[patient] | everyone), frozenset(known_at[patient]))
+    return found
+
+
+def load(db: Session, subject: Subject, ght_patient_id: str, rules: AccessRules, now: datetime) -> PatientFacts:
+    return load_many(db, subject, [ght_patient_id], rules, now)[ght_patient_id]

@@ -226,7 +226,7 @@ def _transaction(db: Session, request: Request, gate: Gate, entries: list[Entry]
     ids = _assign_ids(entries)
     request.state.bundle_ids = ids
     results: dict[int, dict] = {}
-    creations = _Creations(db, gate.write_context())
+    creations = _Creations(db, gate.write_context(), gate)
     # FHIR's order (deletes, creates, updates, reads), Patients first within each: the other
     # entries' patient references can then be rewritten to the identities' ids.
     try:
@@ -269,8 +269,8 @@ class _Creations:
     table's rows in one statement, instead of about ten statements per resource. A batch is
     written before any other kind of entry runs, so that entries see the creations before them."""
 
-    def __init__(self, db: Session, context: store.WriteContext) -> None:
-        self.db, self.context = db, context
+    def __init__(self, db: Session, context: store.WriteContext, gate: Gate | None = None) -> None:
+        self.db, self.context, self.gate = db, context, gate
         self.pending: list[Deferred] = []
         self.sources = bulk_store.SourceCache()
 
@@ -282,6 +282,8 @@ class _Creations:
             return {}
         pending, self.pending = self.pending, []
         extracted, places = bulk_store.places_for(self.db, [d.body for d in pending])
+        if self.gate is not None:  # the facts of every patient of the batch, in one statement
+            self.gate.prefetch(place.ght_patient_id for place in places.values())
         prepared = [_in_entry(d.entry, lambda d=d, e=e: bulk_store.prepare(
                         self.db, d.body, d.fhir_id, self.context, self.sources, extracted=e, places=places))
                     for d, e in zip(pending, extracted, strict=True)]
