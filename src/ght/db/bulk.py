@@ -19,13 +19,16 @@ def _converters(table: Table, columns: list[str], dialect):
     return [table.c[name].type._cached_bind_processor(dialect) for name in columns]
 
 
-def bulk_insert(connection: Connection, table: Table, rows: list[dict], chunk: int = 50_000,
-                *, constants: dict | None = None) -> None:
-    """Insert `rows` (dicts with the same keys); `constants` are values shared by every row
-    (a load's timestamp, actor...), converted once instead of once per row."""
+def bulk_insert(connection: Connection, table: Table, rows: list, chunk: int = 50_000,
+                *, constants: dict | None = None, columns: list[str] | None = None) -> None:
+    """Insert `rows` (dicts with the same keys, or, when `columns` names them, tuples of those
+    columns' values in that order: no dict to build and read back per row); `constants` are
+    values shared by every row (a load's timestamp, actor...), converted once instead of once
+    per row."""
     if not rows:
         return
-    columns = list(rows[0])
+    as_tuples = columns is not None
+    columns = list(columns) if as_tuples else list(rows[0])
     shared = dict(constants or {})
     # Python-side defaults (default=...) that an ORM insert would apply, evaluated once per call.
     for column in table.columns:
@@ -42,7 +45,10 @@ def bulk_insert(connection: Connection, table: Table, rows: list[dict], chunk: i
 
     # Read every column at once (itemgetter runs in C); convert only the columns whose type
     # has a bind processor (dates, booleans, JSON...), most have none.
-    getter = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    if as_tuples:
+        getter = tuple
+    else:
+        getter = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
     converted = [(index, convert) for index, convert in enumerate(converters) if convert]
 
     def tuples(part: Iterable[dict]) -> Iterator[tuple]:
@@ -54,7 +60,7 @@ def bulk_insert(connection: Connection, table: Table, rows: list[dict], chunk: i
                     if values[index] is not None:
                         values[index] = convert(values[index])
                 values = tuple(values)
-            yield values + tail
+            yield values + tail if tail else values
 
     quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in all_columns)
     name = dialect.identifier_preparer.format_table(table)
@@ -73,8 +79,16 @@ def bulk_insert(connection: Connection, table: Table, rows: list[dict], chunk: i
             )
         return
     statement = f"INSERT INTO {name} ({quoted}) VALUES ({', '.join('?' for _ in all_columns)})"
-    for start in range(0, len(rows), chunk):
-        connection.exec_driver_sql(statement, list(tuples(rows[start:start + chunk])))
+    ready = as_tuples and not converted and not tail  # the rows are already the parameters
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            # The DBAPI cursor of the connection's transaction, without SQLAlchemy's per-call
+            # bookkeeping: the same statement and parameters.
+            cursor.executemany(statement, part if ready else list(tuples(part)))
+    finally:
+        cursor.close()
 
 
 @contextmanager

@@ -4,11 +4,13 @@ the online matcher, cluster under the INS rules, and store the result."""
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from pathlib import Path
 
 import duckdb
@@ -25,7 +27,7 @@ from ght.identity.features import FEATURE_COLUMNS, Features, blocking_keys, feat
 from ght.identity.models import (
     BlockingKey, GhtPatient, IdentityChange, IdentityFeatures, LinkEvent, LocalIdentity, ReviewItem,
 )
-from ght.identity.patient_ids import new_patient_id
+from ght.identity.patient_ids import new_patient_ids
 from ght.identity.scoring import ScoringModel, store_model
 from ght.identity.service import IdentityRejected, normalised_traits
 
@@ -217,13 +219,13 @@ def persist(db: Session, prepared: Prepared, linkage: Linkage, *, actor: str, re
         db.add(establishment)
         db.flush()
         establishments[finess] = establishment.id
-    patient_ids = [new_patient_id() for _ in range(max(linkage.cluster, default=-1) + 1)]
+    patient_ids = new_patient_ids(max(linkage.cluster, default=-1) + 1)
     now = utcnow()
     first_id = (db.scalar(select(func.max(LocalIdentity.id))) or 0) + 1
     tables = [GhtPatient, LocalIdentity, IdentityChange, LinkEvent, IdentityFeatures, BlockingKey, ReviewItem]
     connection = db.connection()
     with bulk_load(connection, [t.__table__ for t in tables]):
-        _bulk(db, GhtPatient, [{"id": p} for p in sorted(patient_ids)], created_at=now)
+        _bulk(db, GhtPatient, [(p,) for p in sorted(patient_ids)], columns=["id"], created_at=now)
         identities, history, events = [], [], []
         created = {"active": True, "version": 1, "created_at": now, "updated_at": now}
         for index, (row, traits) in enumerate(zip(prepared.rows, prepared.traits, strict=True)):
@@ -242,13 +244,16 @@ def persist(db: Session, prepared: Prepared, linkage: Linkage, *, actor: str, re
         del history
         _bulk(db, LinkEvent, events, at=now, action="link", actor=actor, channel="batch", details={})
         del events
-        _bulk(db, IdentityFeatures, [{"identity_id": first_id + index, **{c: getattr(f, c) for c in FEATURE_COLUMNS}}
-                                     for index, f in enumerate(prepared.features)])
+        # Rows as tuples (no dict per row): the features in FEATURE_COLUMNS order.
+        values = attrgetter(*FEATURE_COLUMNS)
+        _bulk(db, IdentityFeatures, [(first_id + index, *values(f)) for index, f in enumerate(prepared.features)],
+              columns=["identity_id", *FEATURE_COLUMNS])
         # In key order: the primary key's B-tree then grows at its end instead of everywhere.
-        _bulk(db, BlockingKey, sorted(
-            ({"key": key, "identity_id": first_id + index}
-             for index, keys in enumerate(prepared.keys) for key in keys),
-            key=itemgetter("key", "identity_id")))
+        # (Tuples sort by key, then identity id.)
+        blocking = [(key, first_id + index) for index, keys in enumerate(prepared.keys) for key in keys]
+        blocking.sort()
+        _bulk(db, BlockingKey, blocking, columns=["key", "identity_id"])
+        del blocking
         _bulk(db, ReviewItem, [
             {"kind": kind, "identity_a": first_id + i, "identity_b": first_id + j, "score": weight,
              "probability": 1 / (1 + 2 ** -weight)}
@@ -257,17 +262,38 @@ def persist(db: Session, prepared: Prepared, linkage: Linkage, *, actor: str, re
     return [patient_ids[c] for c in linkage.cluster]
 
 
-def _bulk(db: Session, model, rows: list[dict], **constants) -> None:
-    bulk_insert(db.connection(), model.__table__, rows, constants=constants)
+def _bulk(db: Session, model, rows: list, columns: list[str] | None = None, **constants) -> None:
+    bulk_insert(db.connection(), model.__table__, rows, constants=constants, columns=columns)
 
 
 def link_rows(db: Session, path: Path, rows: list[Row], *, actor: str, register_unknown: bool,
               train: bool = True, progress: Progress | None = None) -> tuple[list[str], Linkage, dict]:
     """Link the rows of a file into an empty identity base; returns patient ids, linkage, parameters."""
+    step = progress or (lambda name, done, total: None)
+    with _no_cyclic_gc():
+        return _link_rows(db, path, rows, actor=actor, register_unknown=register_unknown, train=train, step=step)
+
+
+@contextmanager
+def _no_cyclic_gc():
+    """The batch holds millions of small objects (rows, traits, features, tuples to insert) and
+    creates no reference cycles worth collecting: each full pass of Python's cyclic collector
+    walks them all, again and again as they pile up. Reference counting still frees everything; the collector is switched
+    back on (if it was on) when the batch ends, and then runs as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _link_rows(db: Session, path: Path, rows: list[Row], *, actor: str, register_unknown: bool,
+               train: bool, step: Progress) -> tuple[list[str], Linkage, dict]:
     from ght.identity import training
     from ght.identity.scoring import DEFAULT_PARAMETERS
 
-    step = progress or (lambda name, done, total: None)
     prepared = prepare(path, rows)
     step("préparation", 1, 5)
     con = duckdb.connect()

@@ -92,7 +92,11 @@ def _characters_problem(nir: str) -> bool:
 
 def nir_problem(value: str) -> NirProblem | None:
     """None when `value` is a well-formed NIR/NIA with its key, else the first problem found."""
-    nir = compact(value)
+    return compact_nir_problem(compact(value))
+
+
+def compact_nir_problem(nir: str) -> NirProblem | None:
+    """`nir_problem` of a value already compacted (`compact`): not compacted a second time."""
     if len(nir) != 15:
         return NirProblem.LENGTH
     if _characters_problem(nir):

@@ -117,7 +117,7 @@ def normalised_traits(data: IdentityInput, current: LocalIdentity | None) -> dic
         except ValueError:
             raise IdentityRejected("flags", f"attribut d'identité inconnu « {flag} » (table 0445)") from None
     ins = ins_checks.compact(data.ins) if data.ins else ""
-    ins_valid = bool(ins) and ins_checks.is_valid_nir(ins)
+    ins_valid = bool(ins) and ins_checks.compact_nir_problem(ins) is None  # `ins` is compacted once
     if status in (Status.RECUP, Status.QUAL) and not ins_valid:
         raise IdentityRejected(
             "ins", f"une identité {status} doit porter un INS valide"
