@@ -48,6 +48,34 @@ class Settings(BaseSettings):
     # "auto": Secure cookies unless the server listens on loopback only (plain-HTTP demo).
     cookie_secure: str = "auto"
 
+    # Login rate limit (ght.auth.throttle): so many failures of one account name, or from one
+    # client address, within the sliding window, and further attempts wait.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
+
+    # OpenID Connect for professionals (Pro Santé Connect-style; ght.auth.oidc). Off unless the
+    # issuer and the client id are set.
+    oidc_issuer: str | None = None  # e.g. https://auth.esw.esante.gouv.fr/auth/realms/esante-wallet
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid scope_all"
+    # Where the provider sends the browser back; by default this server's /auth/oidc/callback
+    # as the request reached it (set it behind a reverse proxy that rewrites the host).
+    oidc_redirect_uri: str | None = None
+    oidc_acr_values: str | None = None  # e.g. "eidas1" for Pro Santé Connect
+    oidc_button_label: str = "Se connecter avec Pro Santé Connect"
+    # Claims, as dotted paths into the ID token and userinfo claims; a path through a list
+    # collects from each element. PSC's SubjectNameID is the national identifier (idNat_PS):
+    # "8" + RPPS or "0" + ADELI; a bare RPPS (11 digits) or ADELI (9) is accepted too.
+    oidc_claim_national_id: str = "SubjectNameID"
+    oidc_claim_profession: str = "SubjectRefPro.exercices.codeProfession"
+    oidc_claim_activity_place: str = "SubjectRefPro.exercices.activities"
+    # A professional of the directory who is external to the group's establishments (GP, home
+    # nurse) and has no account yet gets one at first OIDC login, with the role "external" only.
+    oidc_provision_external: bool = True
+    oidc_timeout_seconds: float = Field(default=10, gt=0)
+
     # Access trace: entries older than this many rolling months are purged by `ght audit purge`
     # (art. R6113-9-2 of the Code de la santé publique: six months).
     audit_retention_months: int = Field(default=6, ge=1)
@@ -80,6 +108,9 @@ class Settings(BaseSettings):
         if not _SPARK_MASTER.fullmatch(value.strip()):
             raise ValueError("attendu local[N], local[*], spark://hôte:port, yarn ou k8s://https://hôte:port")
         return value.strip()
+
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     def resolved_secret_key(self) -> str:
         if not self.secret_key:

@@ -81,3 +81,37 @@ def test_idle_session_expires(live_server, make_account, db):
         db.execute(update(AuthSession).values(last_seen_at=utcnow() - timedelta(minutes=31)))
         db.commit()
         assert "Se déconnecter" not in http.get("/").text
+
+
+def test_session_cookie_flags_and_absolute_expiry(live_server, make_account, db):
+    make_account("claire.m")
+    with live_server.client() as http:
+        response = _login(http)
+        cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("ght_session="))
+        flags = {part.strip().split("=")[0].lower(): part.strip() for part in cookie.split(";")}
+        assert "httponly" in flags and flags["samesite"].lower() == "samesite=lax" and flags["path"] == "Path=/"
+        assert flags["max-age"] == f"Max-Age={12 * 3600}"
+        assert "secure" not in flags  # a loopback demo over plain HTTP
+        db.execute(update(AuthSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.commit()
+        assert "Se déconnecter" not in http.get("/").text  # past the shift's maximum, even if active
+
+
+def test_cookies_are_secure_when_served_beyond_loopback(settings):
+    assert settings.model_copy(update={"http_host": "0.0.0.0"}).secure_cookies()
+    assert settings.model_copy(update={"cookie_secure": "true"}).secure_cookies()
+    assert not settings.secure_cookies()
+
+
+def test_csrf_cookie_is_strict_and_http_only(live_server):
+    with live_server.client() as http:
+        cookie = http.get("/").headers["set-cookie"].lower()
+    assert cookie.startswith("ght_csrf=") and "httponly" in cookie and "samesite=strict" in cookie
+
+
+def test_logout_without_csrf_token_keeps_the_session(live_server, make_account):
+    make_account("claire.m")
+    with live_server.client() as http:
+        _login(http)
+        assert http.post("/logout", data={"csrf_token": "forged"}).status_code == 303
+        assert "Se déconnecter" in http.get("/").text

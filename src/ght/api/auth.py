@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from ght.api.deps import get_db, get_settings, require_bearer
-from ght.auth import sessions
+from ght.auth import scopes, sessions, throttle
 from ght.auth.models import AuthSession
 from ght.directory.accounts import authenticate
 
@@ -42,7 +42,10 @@ class Me(BaseModel):
 @router.post(
     "/auth/token",
     response_model=TokenResponse,
-    responses={400: {"model": OAuthError, "description": "identifiants refusés (RFC 6749 §5.2)"}},
+    responses={
+        400: {"model": OAuthError, "description": "identifiants refusés ou portée invalide (RFC 6749 §5.2)"},
+        429: {"model": OAuthError, "description": "trop de tentatives échouées : attendre `Retry-After` secondes"},
+    },
     summary="Obtenir un jeton d'accès (OAuth2, flux password)",
 )
 def issue_token(
@@ -50,15 +53,21 @@ def issue_token(
     form: OAuth2PasswordRequestForm = Depends(),
     db: Session = Depends(get_db),
 ):
+    settings = get_settings(request)
+    try:
+        scope = scopes.validate(" ".join(form.scopes))
+    except ValueError as error:
+        return _oauth_error("invalid_scope", str(error), 400)
+    keys = throttle.Keys(form.username, request.client.host if request.client else None)
+    wait = throttle.retry_after(db, settings, keys)
+    if wait is not None:
+        return _oauth_error("too_many_attempts", throttle.wait_message(wait), 429, {"Retry-After": str(wait)})
     account = authenticate(db, form.username, form.password)
     if account is None:
-        return JSONResponse(
-            {"error": "invalid_grant", "error_description": "identifiant ou mot de passe incorrect"},
-            status_code=400,
-            headers={"Cache-Control": "no-store"},
-        )
-    settings = get_settings(request)
-    scope = " ".join(form.scopes)
+        throttle.record_failure(db, settings, keys)
+        db.commit()
+        return _oauth_error("invalid_grant", "identifiant ou mot de passe incorrect", 400)
+    throttle.record_success(db, settings, keys)
     issued = sessions.issue(
         db,
         account,
@@ -74,6 +83,14 @@ def issue_token(
             access_token=issued.token, expires_in=settings.token_minutes * 60, scope=scope
         ).model_dump(),
         headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+
+
+def _oauth_error(error: str, description: str, status_code: int, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": error, "error_description": description},
+        status_code=status_code,
+        headers={"Cache-Control": "no-store", **(headers or {})},
     )
 
 

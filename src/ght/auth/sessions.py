@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ght.auth.models import AuthSession
+from ght.auth.scopes import DEFAULT_SCOPE
 from ght.config import Settings
 from ght.db.base import utcnow
 from ght.directory.models import Account
@@ -39,9 +40,12 @@ def issue(
     kind: str,
     settings: Settings,
     *,
-    scopes: str = "",
+    scopes: str = DEFAULT_SCOPE,
     client_address: str | None = None,
     user_agent: str | None = None,
+    method: str = "password",
+    profession_claim: str | None = None,
+    activity_place: str | None = None,
 ) -> Issued:
     now = utcnow()
     if kind == COOKIE:
@@ -54,6 +58,9 @@ def issue(
         kind=kind,
         account_id=account.id,
         scopes=scopes,
+        method=method,
+        profession_claim=profession_claim,
+        activity_place=activity_place,
         created_at=now,
         last_seen_at=now,
         expires_at=expires,

@@ -10,7 +10,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from ght.api.deps import SESSION_COOKIE, get_db, get_settings, optional_ui_session
-from ght.auth import sessions
+from ght.auth import sessions, throttle
 from ght.auth.models import AuthSession
 from ght.directory.accounts import authenticate
 from ght.directory.vocab import PROFESSIONS, ROLE_LABELS_FR, Role
@@ -51,17 +51,41 @@ def login(
             request, "index.html", None, status.HTTP_403_FORBIDDEN,
             error="Le formulaire a expiré : rechargez la page et recommencez.", username=username,
         )
+    settings = get_settings(request)
+    keys = throttle.Keys(username, client_address(request))
+    wait = throttle.retry_after(db, settings, keys)
+    if wait is not None:
+        response = render(
+            request, "index.html", None, status.HTTP_429_TOO_MANY_REQUESTS,
+            error=throttle.wait_message(wait), username=username,
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
     account = authenticate(db, username, password)
     if account is None:
+        throttle.record_failure(db, settings, keys)
+        db.commit()
         return render(
             request, "index.html", None, status.HTTP_401_UNAUTHORIZED,
             error="Identifiant ou mot de passe incorrect.", username=username,
         )
+    throttle.record_success(db, settings, keys)
+    return open_session(request, db, account)
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def open_session(request: Request, db: Session, account, **details) -> RedirectResponse:
+    """Issue a UI session for `account`, commit, and send the browser to the landing page with
+    its cookie (password login and OpenID Connect alike)."""
     settings = get_settings(request)
     issued = sessions.issue(
         db, account, sessions.COOKIE, settings,
-        client_address=request.client.host if request.client else None,
+        client_address=client_address(request),
         user_agent=request.headers.get("user-agent"),
+        **details,
     )
     db.commit()
     response = RedirectResponse("/", status.HTTP_303_SEE_OTHER)
