@@ -173,3 +173,5 @@ def test_scopes_narrow_what_the_rules_allow():
     refused = decide(who, Action.READ, Target("Observation", PATIENT, B), facts)
     assert not refused.allowed and "portée" in refused.reason
     assert not decide(who, Action.CREATE, Target("Encounter", PATIENT, B), facts).allowed
+    launched = Subject(7, "doc", ("clinician",), 70, "10000000007", None, False, A, scopes="patient/*.read")
+    assert not decide(launched, Action.READ, Target("Encounter", PATIENT, B), facts).allowed  # no launch context

@@ -167,7 +167,9 @@ def role_allows(subject: Subject, action: Action, resource_type: str) -> Decisio
 
 
 def _scope_allows(subject: Subject, resource_type: str, action: Action) -> bool:
-    return scopes.permits(subject.scopes, resource_type, action.value)
+    # A `patient/` scope limits a token to the patient of its launch context; no token carries
+    # one yet (no SMART launch), so only `user/` and `system/` scopes open anything.
+    return bool(scopes.permitting_contexts(subject.scopes, resource_type, action.value) & {"user", "system"})
 
 
 def _directory(subject: Subject, action: Action) -> Decision:
