@@ -1,5 +1,6 @@
 # The two commands of the README: `make demo` and `make test`. Everything they need is
-# installed into .venv from the pinned lock files; only Python 3.11 and make are assumed.
+# installed into .venv from the pinned lock files; only Python 3.11 and make are assumed
+# (and Node.js 20+ with npm for the OpenID Connect tests, which are skipped without them).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -21,13 +22,23 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.lock
 	touch $@
 
+# The real OpenID Provider of the OpenID Connect tests (npm package oidc-provider), from its lock
+# file; skipped, with a word, where npm is absent (those tests are then skipped too).
+OIDC_PROVIDER := tests/oidc_provider
+$(OIDC_PROVIDER)/node_modules/.installed: $(OIDC_PROVIDER)/package.json $(OIDC_PROVIDER)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(OIDC_PROVIDER) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else \
+		echo "npm absent : le fournisseur OpenID de test n'est pas installé (ses tests seront ignorés)"; \
+	fi
+
 install: $(VENV)/.runtime
-install-dev: $(VENV)/.dev
+install-dev: $(VENV)/.dev $(OIDC_PROVIDER)/node_modules/.installed
 
 demo: $(VENV)/.runtime
 	$(BIN)/ght demo start
 
-test: $(VENV)/.dev
+test: install-dev
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.dev
@@ -46,4 +57,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) .pytest_cache build src/*.egg-info
+	rm -rf $(VENV) .pytest_cache build src/*.egg-info $(OIDC_PROVIDER)/node_modules

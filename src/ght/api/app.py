@@ -23,6 +23,7 @@ from ght.config import Settings
 from ght.db.engine import make_engine, session_factory
 from ght.interop.fhir import router as fhir
 from ght.record.reader import make_reader
+from ght.web import oidc as web_oidc
 from ght.web import pages
 
 log = logging.getLogger("ght.app")
@@ -77,6 +78,11 @@ def create_app(settings: Settings, engine: Engine | None = None):
     app.state.bearer_cache = sessions.BearerCache(settings.token_cache_seconds)
     app.state.record_reader = make_reader(engine)
     app.state.access_rules = AccessRules.of(settings)
+    app.state.oidc_client = None
+    if settings.oidc_enabled():
+        from ght.auth.oidc import make_client
+
+        app.state.oidc_client = make_client(settings)
     settings.resolved_secret_key()  # fail at start, not at the first login
 
     app.include_router(health.router)  # two routes, for the load balancer's frequent probes
@@ -85,6 +91,9 @@ def create_app(settings: Settings, engine: Engine | None = None):
     app.include_router(identity.router)
     app.include_router(access.router)
     app.include_router(pages.router)
+    app.include_router(web_oidc.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if settings.oidc_enabled():
+        app.add_middleware(web_oidc.OidcStateMiddleware, settings=settings)
     app.add_middleware(RequestLogMiddleware)
     return app

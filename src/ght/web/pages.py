@@ -25,10 +25,13 @@ router = APIRouter(include_in_schema=False)
 
 def render(request: Request, name: str, auth: AuthSession | None, status_code: int = 200, **context):
     token = csrf.token_for(request)
+    settings = get_settings(request)
+    oidc_label = settings.oidc_button_label if settings.oidc_enabled() else None
     response = templates.TemplateResponse(
-        request, name, {"auth": auth, "csrf_token": token, **context}, status_code=status_code
+        request, name, {"auth": auth, "csrf_token": token, "oidc_label": oidc_label, **context},
+        status_code=status_code,
     )
-    csrf.attach(response, token, get_settings(request).secure_cookies())
+    csrf.attach(response, token, settings.secure_cookies())
     response.headers["Cache-Control"] = "no-store"
     return response
 
