@@ -4,20 +4,40 @@ duplicate reports. Reserved to the identity-vigilance cell."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ght.api.deps import get_db, require_role
 from ght.auth.models import AuthSession
+from ght.db.numbers import INT4_MAX
 from ght.directory.vocab import Role
 from ght.identity import service, vigilance
 from ght.identity.models import GhtPatient, LinkEvent, LocalIdentity, ReviewItem
 from ght.identity.service import IdentityRejected
 
-router = APIRouter(prefix="/api/identity", tags=["identitovigilance"])
+
+class Refusal(BaseModel):
+    field: str
+    message: str
+
+
+class RefusalOrInvalid(BaseModel):
+    """A 422: the identity server's refusal (`{"field", "message"}`), or FastAPI's list of
+    invalid request fields."""
+
+    detail: Refusal | list[dict[str, Any]]
+
+
+# A row number of the identity tables (INTEGER columns): a larger one would overflow the database.
+RowId = Annotated[int, Path(ge=1, le=INT4_MAX)]
+
+router = APIRouter(prefix="/api/identity", tags=["identitovigilance"],
+                   responses={422: {"model": RefusalOrInvalid, "description": "refus du serveur d'identité, "
+                                                                             "ou requête invalide"}})
 vigilant = require_role(Role.IDENTITY_VIGILANCE.value)
 
 
@@ -133,13 +153,13 @@ def _rejected(exc: IdentityRejected) -> HTTPException:
 
 @router.get("/review", response_model=list[ReviewOut], summary="File de revue, triée par risque")
 def review_queue(status: str = Query("open", pattern="^(open|linked|distinct)$"),
-                 limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+                 limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=INT4_MAX),
                  db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
     return [_review_out(db, item) for item in vigilance.review_queue(db, status=status, limit=limit, offset=offset)]
 
 
 @router.post("/review/{item_id}", response_model=ReviewOut, summary="Décider : même personne ou personnes distinctes")
-def decide(item_id: int, body: Decision, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
+def decide(item_id: RowId, body: Decision, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
     try:
         item = vigilance.decide(db, item_id, body.decision, actor=auth.account.username, note=body.note)
     except IdentityRejected as exc:
@@ -170,12 +190,12 @@ def _apply(db: Session, action) -> EventOut:
 
 
 @router.post("/identities/{identity_id}/unlink", response_model=EventOut, summary="Délier une identité (nouveau patient GHT)")
-def unlink(identity_id: int, body: Reason, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
+def unlink(identity_id: RowId, body: Reason, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
     return _apply(db, lambda: service.unlink_identity(db, identity_id, actor=auth.account.username, channel="api", reason=body.reason))
 
 
 @router.post("/identities/{identity_id}/link", response_model=EventOut, summary="Lier une identité à un patient GHT existant")
-def link(identity_id: int, body: LinkRequest, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
+def link(identity_id: RowId, body: LinkRequest, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
     return _apply(db, lambda: service.link_identity(db, identity_id, body.patient_id, actor=auth.account.username, channel="api", reason=body.reason))
 
 
@@ -185,7 +205,7 @@ def merge(patient_id: str, body: MergeRequest, db: Session = Depends(get_db), au
 
 
 @router.post("/merges/{event_id}/unmerge", response_model=EventOut, summary="Annuler une fusion (restaure l'état d'avant)")
-def unmerge(event_id: int, body: Reason, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
+def unmerge(event_id: RowId, body: Reason, db: Session = Depends(get_db), auth: AuthSession = Depends(vigilant)):
     return _apply(db, lambda: service.unmerge(db, event_id, actor=auth.account.username, channel="api", reason=body.reason))
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ght.api.deps import get_db, get_read_db, require_role, require_role_detached
 from ght.auth.models import AuthSession
+from ght.db.numbers import parse_int
 from ght.directory.vocab import Role
 from ght.interop.fhir import patient_versions
 from ght.interop.fhir.http import FHIR_JSON, fhir_body, full_url, respond, searchset
@@ -198,9 +199,9 @@ def search(resource_type: str, request: Request, db: Session = Depends(get_read_
 def vread(resource_type: str, fhir_id: str, version: str, request: Request, db: Session = Depends(get_read_db),
           auth: AuthSession = Depends(READERS)):
     resource_type = resource_type_of(resource_type)
-    if not version.isdigit():
+    if (number := parse_int(version)) is None:
         raise error(404, "not-found", f"version « {version} » inconnue")
-    found = store.vread(db, resource_type, fhir_id, int(version))
+    found = store.vread(db, resource_type, fhir_id, number)
     return respond(found.body, 200, _headers(request, resource_type, fhir_id, found.version, found.last_updated))
 
 
