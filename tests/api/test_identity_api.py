@@ -110,3 +110,24 @@ def test_collisions_and_duplicate_report(live_server, territory):
         report = http.get(f"/api/identity/reports/duplicates/{CHU}", headers=headers).json()
         assert [sorted(i["ipp"] for i in group) for group in report["linked_duplicates"].values()] == [["1", "1b"]]
         assert http.get("/api/identity/reports/duplicates/000000000", headers=headers).status_code == 404
+
+
+def test_ids_and_offsets_beyond_the_database_integer_are_refused(live_server, territory):
+    # Found by tests/api/test_fuzz_openapi.py: ids beyond INTEGER (PostgreSQL) or BIGINT (SQLite)
+    # reached the database and answered 500.
+    too_big, reason = str(2**31), {"reason": "vérification"}
+    with live_server.client() as http:
+        headers = token(http, "iv")
+        for path, body in ((f"/api/identity/review/{too_big}", {"decision": "same"}),
+                           (f"/api/identity/review/{2**63}", {"decision": "same"}),
+                           (f"/api/identity/identities/{too_big}/unlink", reason),
+                           (f"/api/identity/identities/{too_big}/link", {**reason, "patient_id": "X"}),
+                           (f"/api/identity/merges/{2**70}/unmerge", reason)):
+            answer = http.post(path, json=body, headers=headers)
+            assert answer.status_code == 422 and answer.json()["detail"][0]["loc"][0] == "path", (path, answer.text)
+        answer = http.get("/api/identity/review", params={"offset": 2**80}, headers=headers)
+        assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["query", "offset"]
+        assert http.post("/api/identity/identities/2147483647/unlink", json=reason, headers=headers).status_code == 422
+        # The schema documents both forms of 422: a refusal of the identity server and invalid fields.
+        documented = http.get("/openapi.json").json()["paths"]["/api/identity/identities/{identity_id}/unlink"]
+        assert "RefusalOrInvalid" in str(documented["post"]["responses"]["422"])

@@ -5,8 +5,9 @@ patient whose identities it shows or changes (ght.access.gate)."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,12 +16,30 @@ from ght.access.gate import Gate
 from ght.access.policy import Decision as AccessDecision
 from ght.api.deps import get_db, role_gate
 from ght.audit.trail import Action, Door, Purpose
+from ght.db.numbers import INT4_MAX
 from ght.directory.vocab import Role
 from ght.identity import service, vigilance
 from ght.identity.models import GhtPatient, LinkEvent, LocalIdentity, ReviewItem
 from ght.identity.service import IdentityRejected
 
-router = APIRouter(prefix="/api/identity", tags=["identitovigilance"])
+class Refusal(BaseModel):
+    field: str
+    message: str
+
+
+class RefusalOrInvalid(BaseModel):
+    """A 422: the identity server's refusal (`{"field", "message"}`), or FastAPI's list of
+    invalid request fields."""
+
+    detail: Refusal | list[dict[str, Any]]
+
+
+# A row number of the identity tables (INTEGER columns): a larger one would overflow the database.
+RowId = Annotated[int, Path(ge=1, le=INT4_MAX)]
+
+router = APIRouter(prefix="/api/identity", tags=["identitovigilance"],
+                   responses={422: {"model": RefusalOrInvalid, "description": "refus du serveur d'identité, "
+                                                                             "ou requête invalide"}})
 vigilant = role_gate(Door.API, Role.IDENTITY_VIGILANCE)
 _ALLOWED = AccessDecision(True, Purpose.ADMINISTRATION, Role.IDENTITY_VIGILANCE.value, "identitovigilance")
 
@@ -145,7 +164,7 @@ def _rejected(exc: IdentityRejected) -> HTTPException:
 
 @router.get("/review", response_model=list[ReviewOut], summary="File de revue, triée par risque")
 def review_queue(status: str = Query("open", pattern="^(open|linked|distinct)$"),
-                 limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+                 limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=INT4_MAX),
                  db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
     items = [_review_out(db, item) for item in vigilance.review_queue(db, status=status, limit=limit, offset=offset)]
     _traced(gate, db, Action.SEARCH, [i for item in items for i in (item.a, item.b)])
@@ -153,7 +172,7 @@ def review_queue(status: str = Query("open", pattern="^(open|linked|distinct)$")
 
 
 @router.post("/review/{item_id}", response_model=ReviewOut, summary="Décider : même personne ou personnes distinctes")
-def decide(item_id: int, body: Decision, db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
+def decide(item_id: RowId, body: Decision, db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
     try:
         item = vigilance.decide(db, item_id, body.decision, actor=gate.subject.username, note=body.note)
     except IdentityRejected as exc:
@@ -191,13 +210,13 @@ def _apply(db: Session, gate: Gate, action) -> EventOut:
 
 
 @router.post("/identities/{identity_id}/unlink", response_model=EventOut, summary="Délier une identité (nouveau patient GHT)")
-def unlink(identity_id: int, body: Reason, db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
+def unlink(identity_id: RowId, body: Reason, db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
     return _apply(db, gate, lambda: service.unlink_identity(db, identity_id, actor=gate.subject.username, channel="api",
                                                             reason=body.reason))
 
 
 @router.post("/identities/{identity_id}/link", response_model=EventOut, summary="Lier une identité à un patient GHT existant")
-def link(identity_id: int, body: LinkRequest, db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
+def link(identity_id: RowId, body: LinkRequest, db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
     return _apply(db, gate, lambda: service.link_identity(db, identity_id, body.patient_id, actor=gate.subject.username,
                                                           channel="api", reason=body.reason))
 
@@ -209,7 +228,7 @@ def merge(patient_id: str, body: MergeRequest, db: Session = Depends(get_db), ga
 
 
 @router.post("/merges/{event_id}/unmerge", response_model=EventOut, summary="Annuler une fusion (restaure l'état d'avant)")
-def unmerge(event_id: int, body: Reason, db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
+def unmerge(event_id: RowId, body: Reason, db: Session = Depends(get_db), gate: Gate = Depends(vigilant)):
     return _apply(db, gate, lambda: service.unmerge(db, event_id, actor=gate.subject.username, channel="api",
                                                     reason=body.reason))
 

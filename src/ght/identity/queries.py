@@ -9,6 +9,7 @@ from datetime import date
 from sqlalchemy import Select, bindparam, column, func, or_, select, text
 from sqlalchemy.orm import Session
 
+from ght.db.numbers import parse_int
 from ght.directory.lookup import juridique_finess
 from ght.directory.models import Establishment
 from ght.identity.comparisons import vetoed
@@ -177,8 +178,8 @@ def survivors_query(reference: str):
     """A subquery of the GHT patient (after merges) a Patient reference designates — a local
     identity's id or a GHT id —, for use inside another statement (empty when there is no such
     patient); None when the reference can be neither."""
-    if reference.isdigit() and len(reference) < 12:
-        query, value = _SURVIVOR_OF_IDENTITY, int(reference)
+    if (number := parse_int(reference)) is not None:
+        query, value = _SURVIVOR_OF_IDENTITY, number
     elif is_valid_patient_id(reference):
         query, value = _SURVIVOR_OF_PATIENT, reference
     else:

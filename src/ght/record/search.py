@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select
 from sqlalchemy.orm import Session
 
+from ght.db.numbers import INT4_MAX, parse_int
 from ght.identity import queries as identity_queries
 from ght.identity.patient_ids import is_valid_patient_id
 from ght.interop.fhir.outcome import FhirError, Issue, error
@@ -173,7 +174,7 @@ def ght_patients_of(db: Session, value: str, modifier: str, name: str) -> list[s
     reference = value.rstrip("/").split("/")[-1]
     if is_valid_patient_id(reference) and (patient_id := identity_queries.survivor_id(db, reference)):
         return [patient_id]
-    if reference.isdigit() and len(reference) < 12 and (place := identity_queries.place_of_identity(db, int(reference))):
+    if (number := parse_int(reference)) is not None and (place := identity_queries.place_of_identity(db, number)):
         return [place.ght_patient_id]
     return []
 
@@ -270,12 +271,12 @@ def _last_updated(value: str, key: str) -> ColumnElement:
 
 def _control(db: Session, query: Query, name: str, raw: str, key: str) -> None:
     if name in ("_count", "_offset"):
-        if not raw.isdigit():
-            raise error(400, "value", f"{name} doit être un entier positif, « {raw} » reçu", key)
+        if (number := parse_int(raw)) is None:
+            raise error(400, "value", f"{name} doit être un entier de 0 à {INT4_MAX}, « {raw} » reçu", key)
         if name == "_count":
-            query.count = min(int(raw), MAX_COUNT)
+            query.count = min(number, MAX_COUNT)
         else:
-            query.offset = int(raw)
+            query.offset = number
     elif name == "_summary":
         if raw != "count":
             raise error(400, "not-supported", f"_summary={raw} non pris en charge (count seulement)", key)

@@ -21,6 +21,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from ght.db.base import utcnow
+from ght.db.numbers import parse_int
 from ght.directory.lookup import juridique_finess
 from ght.directory.models import Establishment
 from ght.identity import queries as identity_queries
@@ -86,11 +87,11 @@ def patient_of(db: Session, extracted: Extracted, resource_type: str, body: dict
     if not targets:
         return Compartment(None, None, None)
     fhir_id = targets[0]
-    if fhir_id.isdigit() and len(fhir_id) < 12:
+    if (number := parse_int(fhir_id)) is not None:
         # A retired identity's resources follow its survivor.
-        place = (places or {}).get(int(fhir_id)) or identity_queries.place_of_identity(db, int(fhir_id))
+        place = (places or {}).get(number) or identity_queries.place_of_identity(db, number)
         if place is not None:
-            return Compartment(place.ght_patient_id, int(fhir_id), place.establishment_id)
+            return Compartment(place.ght_patient_id, number, place.establishment_id)
     elif is_valid_patient_id(fhir_id) and (patient_id := identity_queries.survivor_id(db, fhir_id)):
         return Compartment(patient_id, None, None)
     raise error(422, "processing", f"patient inconnu : Patient/{fhir_id}", f"{resource_type}.{params[name].paths[0]}")
@@ -104,8 +105,8 @@ def _patient_parameter(resource_type: str) -> str | None:
 def patient_references(resource_type: str, extracted: Extracted) -> list[int]:
     """The local identity ids a resource's patient reference names (for places_of_identities)."""
     name = _patient_parameter(resource_type)
-    return [int(i) for p, t, i in extracted.references
-            if p == name and t == "Patient" and i.isdigit() and len(i) < 12]
+    return [number for p, t, i in extracted.references
+            if p == name and t == "Patient" and (number := parse_int(i)) is not None]
 
 
 def _binary_compartment(db: Session, body: dict) -> Compartment:

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ght.access.gate import AccessDenied
+from ght.db.numbers import INT4_MAX, parse_int
 from ght.interop.fhir.outcome import FhirError, Issue, error, operation_outcome
 from ght.interop.fhir.validation import parse_json
 
@@ -45,7 +46,7 @@ async def read_resource_body(request: Request) -> Any:
         raise error(415, "not-supported", f"format « {content_type or '(absent)'} » non pris en charge : "
                                           f"{FHIR_JSON} attendu")
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
         raise error(413, "too-costly", f"corps de requête trop volumineux ({declared} octets, {MAX_BODY} au plus)")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -156,9 +157,9 @@ def page_size(request: Request, default: int = 20, maximum: int = 200) -> tuple[
         raw = request.query_params.get(name)
         if raw is None:
             return fallback
-        if not raw.isdigit():
-            raise error(400, "value", f"{name} doit être un entier positif, « {raw} » reçu", name)
-        return int(raw)
+        if (value := parse_int(raw)) is None:
+            raise error(400, "value", f"{name} doit être un entier de 0 à {INT4_MAX}, « {raw} » reçu", name)
+        return value
 
     return min(number("_count", default), maximum), number("_offset", 0)
 

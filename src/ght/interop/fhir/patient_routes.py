@@ -20,6 +20,7 @@ from ght.access.gate import Gate
 from ght.access.policy import Target
 from ght.api.deps import get_db, get_read_db, reading_gate, writing_gate
 from ght.audit.trail import Action, Door
+from ght.db.numbers import parse_int
 from ght.directory.lookup import juridique_finess
 from ght.identity import queries
 from ght.identity.models import GhtPatient, LocalIdentity
@@ -73,7 +74,8 @@ def _identifier_query(request: Request, db: Session, value: str, name: str) -> q
 
 
 def identity_of(db: Session, resource_id: str) -> LocalIdentity:
-    identity = db.get(LocalIdentity, int(resource_id)) if resource_id.isdigit() and len(resource_id) < 12 else None
+    number = parse_int(resource_id)
+    identity = db.get(LocalIdentity, number) if number is not None else None
     if identity is None:
         raise error(404, "not-found", f"Patient/{resource_id} inconnu")
     return identity
@@ -351,7 +353,7 @@ def _criteria(request: Request, db: Session) -> tuple[queries.Criteria, list[str
         elif name == "identifier":
             criteria.identifiers.append([_identifier_query(request, db, v, key) for v in alternatives])
         elif name == "_id":
-            criteria.ids += [int(v) if v.isdigit() and len(v) < 12 else -1 for v in alternatives]
+            criteria.ids += [-1 if (number := parse_int(v)) is None else number for v in alternatives]
         elif name == "active":
             if value not in ("true", "false"):
                 raise error(400, "value", "active attend true ou false", key)
@@ -371,7 +373,7 @@ def vread(resource_id: str, version_id: str, request: Request, db: Session = Dep
     identity = identity_of(db, resource_id)
     gate.require(Action.READ, Target("Patient", identity.patient_id), [f"Patient/{identity.id}/_history/{version_id}"])
     gate.flush()
-    found = versions.read(db, identity, int(version_id)) if version_id.isdigit() else None
+    found = versions.read(db, identity, number) if (number := parse_int(version_id)) is not None else None
     if found is None:
         raise error(404, "not-found", f"Patient/{resource_id} n'a pas de version {version_id}")
     return respond(found.body, 200, _headers(found, request, identity.id))

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ght.db.numbers import parse_int
 from ght.identity.models import GhtPatient, IdentityChange, LocalIdentity
 from ght.identity.patient_ids import is_valid_patient_id
 from ght.identity.service import snapshot
@@ -155,7 +156,7 @@ def patient_body(db: Session, fhir_id: str, ght_oid: str) -> dict[str, Any] | No
     """The Patient a reference names (a local identity's number or a GHT id), or None."""
     if is_valid_patient_id(fhir_id) and (patient := db.get(GhtPatient, fhir_id)) is not None:
         return ght_patient(db, patient, ght_oid)
-    if fhir_id.isdigit() and len(fhir_id) < 12 and (identity := db.get(LocalIdentity, int(fhir_id))) is not None:
+    if (number := parse_int(fhir_id)) is not None and (identity := db.get(LocalIdentity, number)) is not None:
         found = read(db, identity)
         return found.body if found else None
     return None

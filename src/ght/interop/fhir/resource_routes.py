@@ -21,6 +21,7 @@ from ght.access.gate import Gate
 from ght.access.policy import Target, is_sensitive
 from ght.api.deps import get_db, get_read_db, reading_gate, writing_gate
 from ght.audit.trail import Action, Door
+from ght.db.numbers import parse_int
 from ght.interop.fhir import patient_versions
 from ght.interop.fhir.http import FHIR_JSON, fhir_body, full_url, respond, searchset
 from ght.interop.fhir.outcome import Issue, error, operation_outcome
@@ -259,9 +260,9 @@ def _readable_patients(db: Session, gate: Gate, fhir_ids: list[str]) -> list[str
 def vread(resource_type: str, fhir_id: str, version: str, request: Request, db: Session = Depends(get_read_db),
           gate: Gate = Depends(READERS)):
     resource_type = resource_type_of(resource_type)
-    if not version.isdigit():
+    if (number := parse_int(version)) is None:
         raise error(404, "not-found", f"version « {version} » inconnue")
-    found = store.vread(db, resource_type, fhir_id, int(version))
+    found = store.vread(db, resource_type, fhir_id, number)
     # Decided on the resource as it is now (its patient) and on both versions' labels.
     target = target_of(store.current(db, resource_type, fhir_id))
     gate.require(Action.READ, Target(resource_type, target.ght_patient_id, target.source_establishment_id,
