@@ -1,12 +1,13 @@
 # The two commands of the README: `make demo` and `make test`. Everything they need is
 # installed into .venv from the pinned lock files; only Python 3.11 and make are assumed
-# (and Node.js 20+ with npm for the OpenID Connect tests, which are skipped without them).
+# (and Node.js 20+ with npm for the OpenID Connect tests, Debian's chromium for the browser tests,
+# installed with apt when possible; each set is skipped, saying so, without them).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-dev lock bench clean
+.PHONY: demo test install install-dev chromium lock bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +33,20 @@ $(OIDC_PROVIDER)/node_modules/.installed: $(OIDC_PROVIDER)/package.json $(OIDC_P
 		echo "npm absent : le fournisseur OpenID de test n'est pas installé (ses tests seront ignorés)"; \
 	fi
 
+# The browser of the UI tests: Debian's Chromium package, never a browser downloaded by Playwright.
+# Installed with apt where it is absent and apt is usable (root); otherwise those tests are skipped.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+		else \
+			echo "Chromium absent et apt indisponible : les tests du navigateur seront ignorés (paquet Debian chromium)"; \
+		fi; \
+	fi
+
 install: $(VENV)/.runtime
-install-dev: $(VENV)/.dev $(OIDC_PROVIDER)/node_modules/.installed
+install-dev: $(VENV)/.dev $(OIDC_PROVIDER)/node_modules/.installed chromium
 
 demo: $(VENV)/.runtime
 	$(BIN)/ght demo start
