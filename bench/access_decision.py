@@ -51,20 +51,6 @@ from ght.record.models import ReferenceIndex, Resource  # noqa: E402
 from ght.record.reader import PostgresReader  # noqa: E402
 
 
-class _NoProgress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def add_task(self, *args, **kwargs):
-        return 0
-
-    def update(self, *args, **kwargs):
-        pass
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
@@ -138,7 +124,7 @@ def main() -> None:
             generate_and_load(Settings(database_url=url, var_dir=work), patients=args.patients, seed=1,
                               out_dir=work / "territory", load=True, engine=engine, as_of=date.today())
             load_identities(engine, work / "territory")
-            load_record(engine, work / "territory", _NoProgress)
+            load_record(engine, work / "territory")
             print(f"territory of {args.patients} persons loaded in {time.perf_counter() - started:.0f} s", flush=True)
         sessions = session_factory(engine)
         reads = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))

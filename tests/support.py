@@ -144,3 +144,4 @@ def last_entries(db, n: int) -> list:
     if n <= 0:
         return []
     return list(reversed(db.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(n)).all()))
+

@@ -19,17 +19,13 @@ class Subject:
     external: bool  # a professional outside the group's establishments (GP, home nurse, DAC)
     establishment_id: int | None  # the establishment the account acts for
     scopes: str = ""  # SMART-style scopes of the API token ("" for a UI session)
+    directory_id: str | None = None  # the GHT directory's identifier, without RPPS or ADELI
 
     @property
     def practitioner_ids(self) -> frozenset[str]:
         """The FHIR ids this professional has in the record (`Practitioner/pr-<RPPS>`, as the
         directory's Practitioner resources and the HL7 feeds write them)."""
-        ids = set()
-        if self.rpps:
-            ids.add(f"pr-{self.rpps}")
-        if self.adeli:
-            ids.add(f"pr-adeli-{self.adeli}")
-        return frozenset(ids)
+        return frozenset(practitioner_ids(self.rpps, self.adeli, self.directory_id))
 
     @property
     def idnps(self) -> frozenset[str]:
@@ -50,6 +46,17 @@ class Subject:
         return self.roles[0] if self.roles else ""
 
 
+def practitioner_ids(rpps: str | None, adeli: str | None, directory_id: str | None) -> list[str]:
+    """The Practitioner ids of a professional: by RPPS, by ADELI, else by the GHT directory's
+    identifier (one rule for the directory's resources, the demo and the policy)."""
+    ids = [f"pr-{rpps}"] if rpps else []
+    if adeli:
+        ids.append(f"pr-adeli-{adeli}")
+    if not ids and directory_id:
+        ids.append(f"pr-ght-{directory_id}")
+    return ids
+
+
 def subject_of(auth) -> Subject:
     """The Subject of an authenticated session (ght.auth.models.AuthSession)."""
     return subject_of_account(auth.account, auth.scopes or "")
@@ -62,5 +69,5 @@ def subject_of_account(account, scopes: str = "") -> Subject:
         account_id=account.id, username=account.username, roles=tuple(account.roles),
         professional_id=professional.id, rpps=professional.rpps, adeli=professional.adeli,
         external=bool(professional.external), establishment_id=account.establishment_id,
-        scopes=scopes,
+        scopes=scopes, directory_id=professional.directory_id,
     )

@@ -131,7 +131,23 @@ def load_territory_base(engine, territory, territory_dir: Path) -> None:
     load_identities(engine, territory_dir)
 
 
-def load_record(engine, territory_dir: Path, progress_factory) -> str:
+class SilentProgress:
+    """A stand-in for rich's Progress where nobody watches (tests, benchmarks)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def add_task(self, *args, **kwargs):
+        return 0
+
+    def update(self, *args, **kwargs):
+        pass
+
+
+def load_record(engine, territory_dir: Path, progress_factory=SilentProgress) -> str:
     """The territory's clinical record (fhir/*.ndjson) into the shared record, after the identities
     its Patient references resolve to."""
     from ght.access.gate import SystemTrace

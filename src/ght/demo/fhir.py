@@ -2,18 +2,19 @@
 the systems shared with the per-person resources (see records.py).
 
 Ids: `ej-<FINESS EJ>`, `et-<FINESS ET>`, `uf-<FINESS EJ>-<UF>`, `pacs-<FINESS ET>`,
-`pr-<RPPS>` / `pr-adeli-<ADELI>`; per-person resources are `<FINESS EJ>-<IPP>...`.
+`pr-<RPPS>` / `pr-adeli-<ADELI>` / `pr-ght-<directory id>`; per-person resources are `<FINESS EJ>-<IPP>...`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ght.access.subject import practitioner_ids
 from ght.demo.model import Establishment, Professional, Site
 from ght.directory.vocab import PROFESSIONS
 from ght.interop.fhir.systems import (  # noqa: F401  (re-exported for the per-person resources)
     BIRTH_PLACE, COMMUNE_SYSTEM, FINESS_SYSTEM, FR_BIRTH_LIST_GIVEN_NAME, FR_IDENTITY_RELIABILITY, FR_INSEE_CODE,
-    FR_V2_0203, FR_V2_0445, IDNPS_SYSTEM, IDNST_SYSTEM, V2_0203,
+    FR_V2_0203, FR_V2_0445, GHT_PROFESSIONAL_SYSTEM, IDNPS_SYSTEM, IDNST_SYSTEM, V2_0203,
 )
 
 LOINC = "http://loinc.org"
@@ -37,7 +38,7 @@ def idnps(pro: Professional) -> str:
 
 
 def practitioner_id(pro: Professional) -> str:
-    return f"pr-{pro.rpps}" if pro.rpps else f"pr-adeli-{pro.adeli}"
+    return practitioner_ids(pro.rpps, pro.adeli, pro.directory_id)[0]
 
 
 def _address(site: Site) -> dict[str, Any]:
@@ -123,7 +124,8 @@ def practitioner(pro: Professional, support_ej: str) -> dict[str, Any]:
         "meta": {"source": source(support_ej)},
         "identifier": [{"use": "official",
                         "type": {"coding": [{"system": FR_V2_0203, "code": "IDNPS"}]},
-                        "system": IDNPS_SYSTEM, "value": idnps(pro)}],
+                        "system": IDNPS_SYSTEM, "value": idnps(pro)}] if pro.rpps or pro.adeli else
+                      [{"use": "secondary", "system": GHT_PROFESSIONAL_SYSTEM, "value": pro.directory_id}],
         "active": True, "name": [name],
         "qualification": [{"code": {"text": qualification}}],
     }

@@ -171,7 +171,7 @@ def _write_directory(out: Path, establishments: list[Establishment],
         resources["Endpoint"] += fhir.endpoints(est)
     support_ej = establishments[0].finess_ej
     resources["Practitioner"] = [fhir.practitioner(pro, support_ej) for pro in professionals
-                                 if pro.rpps or pro.adeli]
+                                 if pro.rpps or pro.adeli or pro.directory_id]
     counts = {}
     for rtype, items in resources.items():
         name = f"fhir/{rtype}.ndjson"

@@ -60,6 +60,8 @@ class Professional:
     # Suggested account role, a ght.directory.vocab.Role value (DIM physician, identity
     # vigilance...): the profession alone does not tell it.
     role: str | None = None
+    # The GHT directory's identifier when there is no RPPS or ADELI (DAC coordinators).
+    directory_id: str | None = None
 
 
 @dataclass(slots=True)

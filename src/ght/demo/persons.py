@@ -23,6 +23,7 @@ from ght.demo.tables import Weighted, cohort_of, tables
 STREAM_PERSON = 1
 STREAM_PLAN = 7
 STREAM_IPP = 4
+STREAM_CARE_TEAM = 2  # ght.demo.care_teams
 
 
 class FastRandom(random.Random):

@@ -26,7 +26,8 @@ from ght.demo import fhir
 from ght.demo.config import ErrorCode, IdentityErrorRates
 from ght.demo.model import Establishment, Professional
 from ght.demo.pdf import render
-from ght.demo.persons import STREAM_IPP, FastRandom, PersonPlan, TruePerson, person_rng
+from ght.demo.care_teams import Town, build_town, care_team
+from ght.demo.persons import STREAM_CARE_TEAM, STREAM_IPP, FastRandom, PersonPlan, TruePerson, person_rng
 from ght.demo.tables import tables
 from ght.demo.territory import TECHNICAL_SPECIALTIES
 from ght.directory.vocab import EstablishmentRole
@@ -39,7 +40,7 @@ PERSONS_HEADER = ("person_id", "birth_name", "used_name", "given_names", "birth_
                   "birth_place", "birth_place_name", "ins", "address", "postcode", "city", "phone",
                   "homonym_of")
 RESOURCE_TYPES = ("Patient", "Encounter", "Observation", "DiagnosticReport", "ImagingStudy",
-                  "DocumentReference")
+                  "DocumentReference", "CareTeam")
 
 _ERROR_ORDER = {code: i for i, code in enumerate(ErrorCode)}
 
@@ -190,6 +191,7 @@ class Context:
     ests: list[EstContext]
     support_index: int
     catchment: dict[str, int]  # commune -> index of the partner establishment
+    town: Town  # the external professionals of the patients' town care teams
 
 
 def new_context(seed: int, as_of: date, rates: IdentityErrorRates, clinical: bool,
@@ -198,7 +200,8 @@ def new_context(seed: int, as_of: date, rates: IdentityErrorRates, clinical: boo
     support = next(i for i, e in enumerate(establishments)
                    if e.role == EstablishmentRole.SUPPORT)
     return Context(seed, as_of, rates, clinical, plan,
-                   build_est_contexts(establishments, professionals, seed), support, catchment)
+                   build_est_contexts(establishments, professionals, seed), support, catchment,
+                   build_town(professionals))
 
 
 # ---------------------------------------------------------------------------------------
@@ -1042,6 +1045,12 @@ def _build_chunk(ctx: Context, start: int, stop: int
             for ident in idents:
                 sink.add(_patient(ident, person))
                 _clinical(rng, ctx, ident, person, profile, first_day, sink)
+            # The town team is recorded where the person is first known (the GP's letters go there).
+            team = care_team(person_rng(ctx.seed, index, STREAM_CARE_TEAM), ctx.town, idents[0].patient_id,
+                             idents[0].est.source, (ctx.as_of - person.birth_date).days // 365,
+                             profile.diabetic or profile.ckd, ctx.as_of.toordinal(), _instant)
+            if team is not None:
+                sink.add(team)
     out: dict[str, bytes | bytearray] = {
         "identities.csv": sink.identities.getvalue().encode("utf-8"),
         "ground_truth.csv": sink.truth.getvalue().encode("utf-8"),

@@ -9,7 +9,7 @@ their records change with the seed.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ght.demo.model import Establishment, Exercise, FunctionalUnit, Professional, Site
 from ght.demo.tables import tables
@@ -260,4 +260,9 @@ def build_professionals(establishments: list[Establishment]) -> list[Professiona
         add("masseur_kine", None, (), Role.EXTERNAL, external=True)
     for _ in range(3):
         add("coordinateur", None, (), Role.DAC_COORDINATOR, external=True)
+    # No national identifier for a coordinator: the GHT directory gives one, so a CareTeam can
+    # name them (Practitioner/pr-ght-<id>).
+    coordinators = (i for i, pro in enumerate(people) if pro.profession == "coordinateur")
+    for n, i in enumerate(coordinators, start=1):
+        people[i] = replace(people[i], directory_id=f"DAC{n:04d}")
     return people

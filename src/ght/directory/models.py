@@ -86,6 +86,10 @@ class Professional(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     rpps: Mapped[str | None] = mapped_column(String(11), unique=True)
     adeli: Mapped[str | None] = mapped_column(String(9), unique=True)
+    # The GHT directory's own identifier of a professional who takes part in care without a
+    # national one (a DAC coordinator): their Practitioner is `pr-ght-<directory_id>`, so that a
+    # CareTeam can name them (ght.access.subject).
+    directory_id: Mapped[str | None] = mapped_column(String(20), unique=True)
     family_name: Mapped[str] = mapped_column(String(100))
     given_name: Mapped[str] = mapped_column(String(100))
     profession: Mapped[str] = mapped_column(String(40))  # ght.directory.vocab.PROFESSIONS

@@ -56,7 +56,7 @@ def load_directory(db: Session, territory: model.Territory) -> dict[str, int]:
         professionals.append(
             dict(id=pid, rpps=p.rpps, adeli=p.adeli, family_name=p.family_name,
                  given_name=p.given_name, profession=p.profession, specialty=p.specialty,
-                 external=p.external)
+                 external=p.external, directory_id=p.directory_id)
         )
         for x in p.exercises:
             exercises.append(

@@ -10,30 +10,19 @@ from __future__ import annotations
 
 import os
 import shutil
-from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from ght.config import Settings
-from ght.demo.bootstrap import start_demo
+from ght.demo.bootstrap import SilentProgress, start_demo
 from ght.directory.seed import DEMO_PASSWORD
 from support import LiveServer, free_port
 
 CHROMIUM = os.environ.get("GHT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 DEMO_PERSONS = 400
-
-
-class _NoProgress:
-    """start_demo's progress bars, silenced."""
-
-    def add_task(self, *args, **kwargs):
-        return 0
-
-    def update(self, *args, **kwargs):
-        pass
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +42,7 @@ def demo_settings(tmp_path_factory) -> Settings:
 def demo_engine(demo_settings):
     engine = start_demo(
         demo_settings, patients=DEMO_PERSONS, seed=2026,
-        progress_factory=lambda: nullcontext(_NoProgress()), console=Console(quiet=True),
+        progress_factory=SilentProgress, console=Console(quiet=True),
     )
     yield engine
     engine.dispose()

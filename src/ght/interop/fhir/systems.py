@@ -15,6 +15,8 @@ COMMUNE_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-
 FINESS_SYSTEM = "http://finess.sante.gouv.fr"
 IDNST_SYSTEM = "urn:oid:1.2.250.1.71.4.2.2"  # national id of health structures (1 + FINESS)
 IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"  # national id of health professionals (8 + RPPS, 0 + ADELI)
+# The GHT directory's identifiers of professionals without RPPS or ADELI (a DAC coordinator).
+GHT_PROFESSIONAL_SYSTEM = "urn:ght:annuaire:professionnel"
 MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
 
 # INS matricule: the FR Core INS-NIR / INS-NIA systems (production, test and demo OIDs).
