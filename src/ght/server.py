@@ -11,6 +11,7 @@ from uvicorn.supervisors import Multiprocess
 
 from ght import logs
 from ght.api.app import create_app
+from ght.audit.sealer import SealerProcess
 from ght.config import Settings
 from ght.db.engine import check_connection, make_engine
 from ght.db.migrate import upgrade
@@ -63,10 +64,19 @@ def serve(settings: Settings, engine=None) -> None:
         return
     engine.dispose()  # each worker opens its own connections: a pool must not cross a fork
     settings.resolved_secret_key()  # created once here, not raced by the workers
+    # One sealer for all the workers, run by this supervisor; the workers run none.
+    sealer = SealerProcess(settings) if settings.audit_seal_seconds > 0 else None
+    workers = settings.model_copy(update={"audit_seal_seconds": 0})
     # The secret stays out of the environment: workers read it where this process did.
-    os.environ[WORKER_SETTINGS] = settings.model_dump_json(exclude={"secret_key"})
+    os.environ[WORKER_SETTINGS] = workers.model_dump_json(exclude={"secret_key"})
     config = _config("ght.server:worker_app", factory=True, workers=settings.http_workers)
-    Multiprocess(config, sockets=[sock]).run()
+    if sealer is not None:
+        sealer.start()
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        if sealer is not None:
+            sealer.stop()
 
 
 def worker_app():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from ght import __version__
 from ght.access.facts import AccessRules
 from ght.api import access, auth, health, identity
 from ght.api.middleware import RequestLogMiddleware
-from ght.audit.sealer import run_sealer
+from ght.audit.sealer import SealerProcess
 from ght.auth import sessions
 from ght.config import Settings
 from ght.db.engine import make_engine, session_factory
@@ -31,15 +30,15 @@ log = logging.getLogger("ght.app")
 STATIC_DIR = Path(__file__).parent.parent / "web" / "static"
 
 
-def _start_sealer(sessions, every: float):
-    """The trace's sealer in a thread of this process (ght.audit.sealer): every worker runs one,
-    and the sealing lock lets one seal at a time. None when `every` is 0 (`ght audit seal` then)."""
-    if every <= 0:
+def _start_sealer(settings: Settings) -> SealerProcess | None:
+    """The trace's sealer, in a process of its own (ght.audit.sealer); None when
+    GHT_AUDIT_SEAL_SECONDS is 0 (`ght audit seal` then, or the supervisor of several workers runs
+    the one sealer: ght.server)."""
+    if settings.audit_seal_seconds <= 0:
         return None
-    stop = threading.Event()
-    thread = threading.Thread(target=run_sealer, args=(sessions, stop, every), name="audit-sealer", daemon=True)
-    thread.start()
-    return stop, thread
+    sealer = SealerProcess(settings)
+    sealer.start()
+    return sealer
 
 
 def create_app(settings: Settings, engine: Engine | None = None):
@@ -52,12 +51,11 @@ def create_app(settings: Settings, engine: Engine | None = None):
         # only wait for the GIL: past a few, throughput falls (measured in docs/benchmarks.md).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http_threads
         await app.state.record_reader.open()
-        sealer = _start_sealer(app.state.sessionmaker, settings.audit_seal_seconds)
+        sealer = app.state.sealer = _start_sealer(settings)
         log.info("started", extra={"version": __version__, "pid": os.getpid()})
         yield
         if sealer is not None:
-            sealer[0].set()
-            sealer[1].join(timeout=10)
+            sealer.stop()
         await app.state.record_reader.close()
         if owns_engine:
             engine.dispose()
