@@ -68,6 +68,18 @@ class Territory:
         client.headers.update(FHIR)
         return client
 
+    def browser(self, username: str | None):
+        """A client of the live server as a browser: `username`'s session cookie from the login
+        form (None: anonymous) and the form's CSRF token, as `client.csrf`."""
+        import re
+
+        client = self.server.client()
+        client.csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)
+        if username is not None:
+            answer = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": client.csrf})
+            assert answer.status_code == 303, answer.text
+        return client
+
 
 @pytest.fixture
 def territory(live_server, db) -> Territory:

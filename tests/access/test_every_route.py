@@ -14,6 +14,7 @@ from support import last_entries, trace_count
 
 from ght.web import oidc as web_oidc
 from ght.web import pages
+from ght.web import patients as web_patients
 
 CHU, CH = "490000031", "490000049"  # as in conftest.py
 
@@ -37,6 +38,8 @@ class Case:
     traced: int | Callable = 1  # entries the allowed access leaves (a function of the answer's JSON)
     status: tuple[int, ...] = (200, 201)
     why_untraced: str = ""  # when traced == 0: why the route accesses no patient data
+    form: dict | None = None  # a web form (the CSRF token is added): the case is a web page's
+    web: bool = False  # a web page: a browser's session cookie; anonymous is sent to the login page
 
 
 def _observation(patient) -> dict:
@@ -186,13 +189,23 @@ def cases(t, state) -> dict[tuple[str, str], Case]:
                                                    "reason": "suivi"}),
         ("DELETE", "/api/access/grants/{grant_id}"): Case(
             "DELETE", lambda t, s: f"/api/access/grants/{s['grant']}", "dpo", "doc", status=(204,)),
+        # ---- the web pages (ght.web.patients): a session cookie, forms with their CSRF token
+        ("GET", "/patients"): Case("GET", "/patients", "doc", "dsi", params={"nom": "Lefèvre"}, web=True),
+        ("GET", "/patients/{patient_id}"): Case("GET", f"/patients/{t.marie}", "doc", "outsider", web=True,
+                                                 status=(200,)),
+        ("POST", "/patients/{patient_id}/bris-de-glace"): Case(
+            "POST", f"/patients/{t.marie}/bris-de-glace", "outsider", "dsi", form={"motif": "patient inconscient au SAU"},
+            status=(303,)),
+        ("GET", "/patients/{patient_id}/documents/{document_id}"): Case(
+            "GET", lambda t, s: f"/patients/{t.marie}/documents/{s['document']}", "doc", "outsider", web=True),
+        ("GET", "/patients/{patient_id}/acces"): Case("GET", f"/patients/{t.marie}/acces", "doc", "outsider", web=True),
     }
 
 
 def _operations(app) -> set[tuple[str, str]]:
     schema = app.openapi()
     found = {(method.upper(), path) for path, operations in schema["paths"].items() for method in operations}
-    for route in (*pages.router.routes, *web_oidc.router.routes):
+    for route in (*pages.router.routes, *web_oidc.router.routes, *web_patients.router.routes):
         found |= {(method, route.path) for method in route.methods if method != "HEAD"}
     return found
 
@@ -212,6 +225,11 @@ def _prepare(t, db) -> dict:
 
     state = {}
     state["spare"] = store.create(db, {**_observation(t.marie_chu)}, store.WriteContext(actor="test")).body["id"]
+    state["document"] = store.create(db, {
+        "resourceType": "DocumentReference", "status": "current", "meta": {"source": f"urn:finess:{CH}"},
+        "subject": {"reference": f"Patient/{t.marie_ch}"}, "description": "Compte rendu",
+        "content": [{"attachment": {"contentType": "application/pdf", "data": "JVBERi0xLjQKJSVFT0YK"}}]},
+        store.WriteContext(actor="test")).body["id"]
     twins = dict(finess=CHU, ipp="T1", birth_name="Bernard", given_names="Luc", birth_date=date(1970, 5, 5),
                  sex="M", birth_place="49099", postcode="49300", city="Cholet")
     record_identity(db, IdentityInput(**twins), actor="test", channel="api")
@@ -282,7 +300,9 @@ def test_every_route_is_gated_and_traced(territory, db):
             ("POST", "/api/identity/identities/{identity_id}/unlink"),
             ("POST", "/api/identity/patients/{patient_id}/merge"), ("POST", "/api/identity/merges/{event_id}/unmerge"),
             ("GET", "/fhir/$export-status/{job_id}"), ("GET", "/fhir/$export-file/{job_id}/{name}"),
-            ("DELETE", "/fhir/$export-status/{job_id}")]
+            ("DELETE", "/fhir/$export-status/{job_id}"),
+            # Last of all: it opens Marie's record to `outsider`, the outsider of most cases.
+            ("POST", "/patients/{patient_id}/bris-de-glace")]
     order = [key for key in table if key not in last] + last
     for key in order:
         case = table[key]
@@ -291,17 +311,35 @@ def test_every_route_is_gated_and_traced(territory, db):
         if key[1].endswith("/review/{item_id}") and "review_item" not in state:
             state["review_item"] = t.client("iv").get("/api/identity/review").json()[0]["id"]
         request = dict(params=case.params, json=body_of(case), headers=case.headers)
-        anonymous = t.client(None).request(case.method, url_of(case), **request)
-        assert anonymous.status_code == 401, (key, anonymous.status_code, anonymous.text[:200])
+        web = case.web or case.form is not None
+        client = t.browser if web else t.client
+        if web:
+
+            def with_csrf(http, case=case):
+                return {} if case.form is None else {"data": {**case.form, "csrf_token": http.csrf}}
+        anonymous_client = client(None)
+        if web:
+            request = dict(params=case.params, **with_csrf(anonymous_client))
+        anonymous = anonymous_client.request(case.method, url_of(case), **request)
+        if web:  # a page sends the browser to the login form
+            assert anonymous.status_code == 303 and anonymous.headers["location"] == "/", (key, anonymous.status_code)
+        else:
+            assert anonymous.status_code == 401, (key, anonymous.status_code, anonymous.text[:200])
         if case.outsider is not None:
             before = trace_count(db)
-            refused = t.client(case.outsider).request(case.method, url_of(case), **request)
+            outsider = client(case.outsider)
+            if web:
+                request = dict(params=case.params, **with_csrf(outsider))
+            refused = outsider.request(case.method, url_of(case), **request)
             assert refused.status_code in (403, 404), (key, case.outsider, refused.status_code, refused.text[:300])
             if refused.status_code == 403:
                 denied = _of_the_request(last_entries(db, trace_count(db) - before))
                 assert denied and all(e.outcome == "denied" for e in denied), (key, [e.outcome for e in denied])
         before = trace_count(db)
-        answer = t.client(case.allowed).request(case.method, url_of(case), **request)
+        allowed = client(case.allowed)
+        if web:
+            request = dict(params=case.params, **with_csrf(allowed))
+        answer = allowed.request(case.method, url_of(case), **request)
         assert answer.status_code in case.status, (key, case.allowed, answer.status_code, answer.text[:300])
         entries = _of_the_request(last_entries(db, trace_count(db) - before))
         expected = case.traced(answer.json()) if callable(case.traced) else case.traced

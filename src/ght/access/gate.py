@@ -161,6 +161,7 @@ class Gate:
 
     def refuse(self, action: Action, decision: Decision, ght_patient_id: str | None, resources: Iterable[str] = ()):
         self._write([self._event(action, decision, ght_patient_id, list(resources), Outcome.DENIED)], None)
+        self._traced = True  # the request is traced by its refusal: flush adds no entry for it
         raise AccessDenied(decision, ght_patient_id)
 
     # ----------------------------------------------------------------------------- trace

@@ -11,13 +11,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ght.access import break_glass, grants
+from ght.access import break_glass, doors, grants
 from ght.access.gate import Gate
-from ght.access.policy import ANY_SOURCE, CARE_ROLES, TEAM_ROLES, Decision, Target
+from ght.access.policy import ANY_SOURCE, Decision, Target
 from ght.access.will import ACT_CODE_SYSTEM, ACT_REASON_SYSTEM, COLLECTOR_EXTENSION, CONSENT_SCOPE_SYSTEM
 from ght.api.deps import get_db, role_gate, writing_gate
-from ght.audit import queries as audit_queries
-from ght.audit.trail import Action, Door, Purpose
+from ght.audit.trail import Action, Door
 from ght.directory.models import Account, Establishment, Professional
 from ght.directory.vocab import Role
 from ght.interop.fhir.outcome import FhirError
@@ -101,19 +100,10 @@ def _glass_out(db: Session, row) -> BreakGlassOut:
              summary="Déclarer un accès en urgence (bris de glace) au dossier d'un patient")
 def declare_break_glass(body: BreakGlassIn, db: Session = Depends(get_db), gate: Gate = Depends(GATE)):
     patient_id = _patient(db, body.patient)
-    subject = gate.subject
-    if not subject.has(*CARE_ROLES, *TEAM_ROLES):
-        gate.refuse(Action.BREAK_GLASS, gate.decide(Action.READ, Target("Observation", patient_id, ANY_SOURCE)),
-                    patient_id)
     try:
-        row = break_glass.declare(db, account_id=subject.account_id, ght_patient_id=patient_id, reason=body.reason,
-                                  rules=gate.rules, client_address=gate.client_address, now=gate.now)
+        row = doors.declare_break_glass(gate, db, patient_id, body.reason)
     except break_glass.BreakGlassError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
-    gate.note(Action.BREAK_GLASS, Decision(True, Purpose.EMERGENCY, subject.primary_role,
-                                           f"accès en urgence déclaré jusqu'au {row.expires_at:%d/%m/%Y %H:%M} UTC",
-                                           row.reason), patient_id, [f"Patient/{patient_id}"])
-    gate.flush(db)
     db.commit()
     return _glass_out(db, row)
 
@@ -248,15 +238,7 @@ class AccessOut(BaseModel):
             summary="Qui a accédé au dossier de ce patient")
 def access_log(patient: str, limit: int = Query(200, ge=1, le=1000), db: Session = Depends(get_db),
                gate: Gate = Depends(GATE)):
-    patient_id = _patient(db, patient)
-    if not gate.subject.has(Role.DPO):
-        # Outside the DPO, the care team of the patient (who may see the record) sees its trace.
-        gate.require(Action.READ, Target("AuditEvent", patient_id, ANY_SOURCE), [f"Patient/{patient_id}/access-log"])
-    else:
-        gate.note(Action.READ, Decision(True, Purpose.ADMINISTRATION, Role.DPO.value, "contrôle du DPO"),
-                  patient_id, [f"Patient/{patient_id}/access-log"])
-    rows = audit_queries.accesses_to_patient(db, patient_id, limit=limit)
-    gate.flush(db)
+    rows = doors.access_log(gate, db, _patient(db, patient), limit)
     db.commit()
     return [AccessOut(recorded_at=a.recorded_at, account=a.account, professional=a.professional, role=a.role,
                       establishment=a.establishment, action=a.action, purpose=a.purpose, outcome=a.outcome,

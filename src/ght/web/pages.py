@@ -18,6 +18,7 @@ from ght.web import csrf
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 templates.env.globals["role_label"] = lambda code: ROLE_LABELS_FR.get(Role(code), code)
+templates.env.globals["role_codes"] = {r.value for r in Role}
 templates.env.globals["profession_label"] = lambda code: PROFESSIONS.get(code, (code,))[0]
 
 router = APIRouter(include_in_schema=False)

@@ -91,13 +91,16 @@ def open_as(browser, demo_server):
 
 @pytest.fixture
 def screenshot():
-    """`screenshot(page, name)`: the page, full length, into docs/screenshots/NAME.png (shown in
-    the README), taken on the demo territory."""
+    """`screenshot(page or locator, name)`: the page, full length (or one element), into
+    docs/screenshots/NAME.png (shown in the README), taken on the demo territory."""
 
-    def take(page, name: str) -> Path:
+    def take(target, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        if hasattr(target, "goto"):
+            target.screenshot(path=str(path), full_page=True)
+        else:
+            target.screenshot(path=str(path))
         return path
 
     return take

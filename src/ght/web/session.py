@@ -1,0 +1,32 @@
+"""The signed-in user of a web page and the access gate of the page's request.
+
+A page without a valid session sends the browser to the login page (303), saying whether the
+session expired; API routes answer 401 instead (ght.api.deps)."""
+
+from __future__ import annotations
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.orm import Session
+
+from ght.access.gate import Gate
+from ght.api.deps import SESSION_COOKIE, get_db, make_gate, optional_ui_session
+from ght.audit.trail import Door
+from ght.auth.models import AuthSession
+
+
+def require_ui_session(request: Request, auth: AuthSession | None = Depends(optional_ui_session)) -> AuthSession:
+    if auth is None:
+        expired = SESSION_COOKIE in request.cookies  # a cookie the server no longer honours
+        raise HTTPException(status.HTTP_303_SEE_OTHER, headers={"Location": "/?session=expiree" if expired else "/"})
+    return auth
+
+
+class Page:
+    """What a page's handler needs: the session (for the layout) and the gate (for the data)."""
+
+    def __init__(self, auth: AuthSession, gate: Gate, db: Session) -> None:
+        self.auth, self.gate, self.db = auth, gate, db
+
+
+def ui_page(request: Request, auth: AuthSession = Depends(require_ui_session), db: Session = Depends(get_db)) -> Page:
+    return Page(auth, make_gate(request, auth, db, Door.WEB), db)
