@@ -6,6 +6,7 @@ one trace entry per patient it shows or changes. A route added without its case 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from support import last_entries, trace_count
 from ght.web import oidc as web_oidc
 from ght.web import pages
 from ght.web import patients as web_patients
+from ght.web import vigilance as web_vigilance
 
 CHU, CH = "490000031", "490000049"  # as in conftest.py
 
@@ -38,7 +40,7 @@ class Case:
     traced: int | Callable = 1  # entries the allowed access leaves (a function of the answer's JSON)
     status: tuple[int, ...] = (200, 201)
     why_untraced: str = ""  # when traced == 0: why the route accesses no patient data
-    form: dict | None = None  # a web form (the CSRF token is added): the case is a web page's
+    form: dict | Callable | None = None  # a web form (the CSRF token is added): the case is a web page's
     web: bool = False  # a web page: a browser's session cookie; anonymous is sent to the login page
 
 
@@ -70,6 +72,12 @@ def _patients_in(answer: dict) -> int:
                 walk(v)
     walk(answer)
     return max(1, len(found))  # a listing that shows no one is traced as itself
+
+
+def _patients_on_page(page: str) -> int:
+    """Distinct GHT patients an identity-vigilance page shows (its identities carry
+    data-patient): one trace entry each, or one for a page that shows no one."""
+    return max(1, len(set(re.findall(r'data-patient="([^"]+)"', page))))
 
 
 def cases(t, state) -> dict[tuple[str, str], Case]:
@@ -199,13 +207,41 @@ def cases(t, state) -> dict[tuple[str, str], Case]:
         ("GET", "/patients/{patient_id}/documents/{document_id}"): Case(
             "GET", lambda t, s: f"/patients/{t.marie}/documents/{s['document']}", "doc", "outsider", web=True),
         ("GET", "/patients/{patient_id}/acces"): Case("GET", f"/patients/{t.marie}/acces", "doc", "outsider", web=True),
+        # ---- the identity-vigilance workspace (ght.web.vigilance)
+        ("GET", "/identitovigilance"): Case("GET", "/identitovigilance", "iv", "doc", web=True, traced=_patients_on_page),
+        ("GET", "/identitovigilance/revue/{item_id}"): Case(
+            "GET", lambda t, s: f"/identitovigilance/revue/{s['web_review_item']}", "iv", "doc", web=True, traced=2),
+        ("POST", "/identitovigilance/revue/{item_id}"): Case(
+            "POST", lambda t, s: f"/identitovigilance/revue/{s['web_review_item']}", "iv", "doc",
+            form={"decision": "distinct", "confirmation": "oui"}, status=(303,), traced=2),
+        ("GET", "/identitovigilance/decisions"): Case("GET", "/identitovigilance/decisions", "iv", "doc", web=True,
+                                                      traced=_patients_on_page),
+        ("GET", "/identitovigilance/doublons"): Case("GET", "/identitovigilance/doublons", "iv", "doc", web=True,
+                                                     params={"finess": CHU}, traced=_patients_on_page),
+        ("GET", "/identitovigilance/patients/{patient_id}"): Case(
+            "GET", f"/identitovigilance/patients/{t.marie}", "iv", "doc", web=True),
+        ("POST", "/identitovigilance/identites/{identity_id}/detachement"): Case(
+            "POST", lambda t, s: f"/identitovigilance/identites/{s['web_identity']}/detachement", "iv", "doc",
+            form={"motif": "IPP d'un homonyme", "confirmation": "oui"}, status=(303,), traced=2),
+        ("POST", "/identitovigilance/identites/{identity_id}/rattachement"): Case(
+            "POST", lambda t, s: f"/identitovigilance/identites/{s['web_identity']}/rattachement", "iv", "doc",
+            form=lambda t, s: {"patient": s["web_patient"], "motif": "même personne", "confirmation": "oui"},
+            status=(303,), traced=2),
+        ("POST", "/identitovigilance/patients/{patient_id}/fusion"): Case(
+            "POST", lambda t, s: f"/identitovigilance/patients/{s['web_patient']}/fusion", "iv", "doc",
+            form=lambda t, s: {"absorbe": s["web_unlinked"], "motif": "doublon", "confirmation": "oui"},
+            status=(303,), traced=2),
+        ("POST", "/identitovigilance/fusions/{event_id}/annulation"): Case(
+            "POST", lambda t, s: f"/identitovigilance/fusions/{s['web_merge']}/annulation", "iv", "doc",
+            form={"motif": "erreur de fusion", "confirmation": "oui"}, status=(303,), traced=2),
     }
 
 
 def _operations(app) -> set[tuple[str, str]]:
     schema = app.openapi()
     found = {(method.upper(), path) for path, operations in schema["paths"].items() for method in operations}
-    for route in (*pages.router.routes, *web_oidc.router.routes, *web_patients.router.routes):
+    for route in (*pages.router.routes, *web_oidc.router.routes, *web_patients.router.routes,
+                  *web_vigilance.router.routes):
         found |= {(method, route.path) for method in route.methods if method != "HEAD"}
     return found
 
@@ -220,6 +256,7 @@ def _prepare(t, db) -> dict:
     from ght.access.models import AccessGrant, BreakGlass
     from ght.db.base import utcnow
     from ght.directory.models import Account
+    from ght.identity.models import ReviewItem
     from ght.identity.service import IdentityInput, record_identity
     from ght.record import store
 
@@ -243,6 +280,20 @@ def _prepare(t, db) -> dict:
                                                  "given_names": "Jeanne"}), actor="test", channel="api")
     assert other.patient_id != kept.patient_id
     state.update(kept_patient=kept.patient_id, other_identity=other.identity_id)
+    # The web workspace's own: a second doubtful pair, and a patient known in two establishments.
+    cousins = dict(finess=CHU, ipp="T5", birth_name="Moreau", given_names="Paul", birth_date=date(1962, 2, 2),
+                   sex="M", birth_place="49007", postcode="49100", city="Angers")
+    record_identity(db, IdentityInput(**cousins), actor="test", channel="api")
+    cousin = record_identity(db, IdentityInput(**{**cousins, "finess": CH, "ipp": "T6", "given_names": "Pierre"}),
+                             actor="test", channel="api")
+    assert cousin.decision == "review"
+    state["web_review_item"] = db.scalar(select(ReviewItem.id).where(ReviewItem.identity_a == cousin.identity_id))
+    known = dict(finess=CHU, ipp="T7", birth_name="Garnier", given_names="Lucie", birth_date=date(1978, 8, 8),
+                 sex="F", birth_place="49328", postcode="49400", city="Saumur", ins="278084932812352", status="QUAL")
+    first = record_identity(db, IdentityInput(**known), actor="test", channel="api")
+    second = record_identity(db, IdentityInput(**{**known, "finess": CH, "ipp": "T8"}), actor="test", channel="api")
+    assert second.patient_id == first.patient_id, second.decision
+    state.update(web_patient=first.patient_id, web_identity=second.identity_id)
     accounts = {a.username: a.id for a in db.scalars(select(Account))}
     now = utcnow()
     db.add(AccessGrant(account_id=accounts["dim"], granted_by=accounts["dpo"], kind="record", reason="analyse",
@@ -255,6 +306,15 @@ def _prepare(t, db) -> dict:
     db.commit()
     state.update(declaration=glass.id, grant=grant.id)
     return state
+
+
+def _latest_event(db, action: str):
+    from sqlalchemy import select
+
+    from ght.identity.models import LinkEvent
+
+    db.commit()  # a fresh snapshot: the server wrote it
+    return db.scalars(select(LinkEvent).where(LinkEvent.action == action).order_by(LinkEvent.id.desc())).first()
 
 
 def _export_job(t, state) -> None:
@@ -301,6 +361,10 @@ def test_every_route_is_gated_and_traced(territory, db):
             ("POST", "/api/identity/patients/{patient_id}/merge"), ("POST", "/api/identity/merges/{event_id}/unmerge"),
             ("GET", "/fhir/$export-status/{job_id}"), ("GET", "/fhir/$export-file/{job_id}/{name}"),
             ("DELETE", "/fhir/$export-status/{job_id}"),
+            ("POST", "/identitovigilance/identites/{identity_id}/detachement"),
+            ("POST", "/identitovigilance/identites/{identity_id}/rattachement"),
+            ("POST", "/identitovigilance/patients/{patient_id}/fusion"),
+            ("POST", "/identitovigilance/fusions/{event_id}/annulation"),
             # Last of all: it opens Marie's record to `outsider`, the outsider of most cases.
             ("POST", "/patients/{patient_id}/bris-de-glace")]
     order = [key for key in table if key not in last] + last
@@ -316,7 +380,10 @@ def test_every_route_is_gated_and_traced(territory, db):
         if web:
 
             def with_csrf(http, case=case):
-                return {} if case.form is None else {"data": {**case.form, "csrf_token": http.csrf}}
+                if case.form is None:
+                    return {}
+                form = case.form(t, state) if callable(case.form) else case.form
+                return {"data": {**form, "csrf_token": http.csrf}}
         anonymous_client = client(None)
         if web:
             request = dict(params=case.params, **with_csrf(anonymous_client))
@@ -342,7 +409,8 @@ def test_every_route_is_gated_and_traced(territory, db):
         answer = allowed.request(case.method, url_of(case), **request)
         assert answer.status_code in case.status, (key, case.allowed, answer.status_code, answer.text[:300])
         entries = _of_the_request(last_entries(db, trace_count(db) - before))
-        expected = case.traced(answer.json()) if callable(case.traced) else case.traced
+        expected = (case.traced(answer.text if web else answer.json()) if callable(case.traced)
+                    else case.traced)
         assert len(entries) == expected, (key, expected, [(e.action, e.ght_patient_id, e.resources) for e in entries])
         assert all(e.outcome == "allowed" and e.account == case.allowed for e in entries), key
         if expected == 0:
@@ -351,5 +419,9 @@ def test_every_route_is_gated_and_traced(territory, db):
             state["merge_event"] = answer.json()["id"]
         if key == ("POST", "/api/identity/identities/{identity_id}/unlink"):
             state["unlinked_patient"] = answer.json()["to_patient"]
+        if key == ("POST", "/identitovigilance/identites/{identity_id}/detachement"):
+            state["web_unlinked"] = _latest_event(db, "unlink").to_patient
+        if key == ("POST", "/identitovigilance/patients/{patient_id}/fusion"):
+            state["web_merge"] = _latest_event(db, "merge").id
         if key == ("POST", "/fhir/Patient"):
             state["new_identity"] = answer.json()["id"]

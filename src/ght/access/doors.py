@@ -42,3 +42,28 @@ def access_log(gate: Gate, db: Session, patient_id: str, limit: int = 200) -> li
     rows = audit_queries.accesses_to_patient(db, patient_id, limit=limit)
     gate.flush(db)
     return rows
+
+
+# Identity-vigilance: the cell manages the group's identity base (no clinical content); what it
+# is shown or changes is traced per GHT patient.
+VIGILANCE = Decision(True, Purpose.ADMINISTRATION, Role.IDENTITY_VIGILANCE.value, "identitovigilance")
+
+
+def trace_identities(gate: Gate, db: Session, action: Action, identities) -> None:
+    """Trace the identities an answer shows or changes (objects with `id` and `patient_id`), one
+    entry per GHT patient, and commit."""
+    for identity in identities:
+        gate.note(action, VIGILANCE, identity.patient_id, [f"Patient/{identity.id}"])
+    gate.flush(db)
+    db.commit()
+
+
+def change_identities(gate: Gate, db: Session, change):
+    """Apply a link, unlink, merge or unmerge (`change()` returns its LinkEvent; it raises
+    IdentityRejected, rolled back by the caller), trace the patients it touches, and commit."""
+    event = change()
+    for patient_id in dict.fromkeys(p for p in (event.from_patient, event.to_patient) if p):
+        gate.note(Action.UPDATE, VIGILANCE, patient_id, [f"Patient/{patient_id}"])
+    gate.flush(db)
+    db.commit()
+    return event

@@ -25,6 +25,7 @@ from ght.record.reader import make_reader
 from ght.web import oidc as web_oidc
 from ght.web import pages
 from ght.web import patients as web_patients
+from ght.web import vigilance as web_vigilance
 
 log = logging.getLogger("ght.app")
 
@@ -92,6 +93,8 @@ def create_app(settings: Settings, engine: Engine | None = None):
     app.include_router(pages.router)
     app.include_router(web_patients.router)
     app.include_router(web_oidc.router)
+    app.include_router(web_vigilance.router)
+    pages.install_error_pages(app)  # after fhir.install, whose handlers it wraps
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if settings.oidc_enabled():
         app.add_middleware(web_oidc.OidcStateMiddleware, settings=settings)

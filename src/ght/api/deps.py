@@ -170,11 +170,16 @@ def role_gate(door: Door, *roles: Role):
 
     def dependency(request: Request, auth: AuthSession = Depends(require_bearer_detached),
                    db: Session = Depends(get_db)) -> Gate:
-        gate = make_gate(request, auth, db, door)
-        if not gate.subject.has(*roles):
-            action = Action.READ if request.method in ("GET", "HEAD") else Action.UPDATE
-            gate.refuse(action, Decision(False, Purpose.ADMINISTRATION, gate.subject.primary_role,
-                                         f"réservé au rôle {' ou '.join(ROLE_LABELS_FR[r] for r in roles)}"), None)
-        return gate
+        return require_roles(make_gate(request, auth, db, door), request, roles)
 
     return dependency
+
+
+def require_roles(gate: Gate, request: Request, roles: tuple[Role, ...]) -> Gate:
+    """The gate, when its subject has one of `roles`; otherwise the refusal, traced and raised
+    (AccessDenied)."""
+    if not gate.subject.has(*roles):
+        action = Action.READ if request.method in ("GET", "HEAD") else Action.UPDATE
+        gate.refuse(action, Decision(False, Purpose.ADMINISTRATION, gate.subject.primary_role,
+                                     f"réservé au rôle {' ou '.join(ROLE_LABELS_FR[r] for r in roles)}"), None)
+    return gate

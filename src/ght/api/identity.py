@@ -9,13 +9,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ght.access import doors
 from ght.access.gate import Gate
-from ght.access.policy import Decision as AccessDecision
 from ght.api.deps import get_db, role_gate
-from ght.audit.trail import Action, Door, Purpose
+from ght.audit.trail import Action, Door
 from ght.db.numbers import INT4_MAX
 from ght.directory.vocab import Role
 from ght.identity import service, vigilance
@@ -41,15 +40,7 @@ router = APIRouter(prefix="/api/identity", tags=["identitovigilance"],
                    responses={422: {"model": RefusalOrInvalid, "description": "refus du serveur d'identité, "
                                                                              "ou requête invalide"}})
 vigilant = role_gate(Door.API, Role.IDENTITY_VIGILANCE)
-_ALLOWED = AccessDecision(True, Purpose.ADMINISTRATION, Role.IDENTITY_VIGILANCE.value, "identitovigilance")
-
-
-def _traced(gate: Gate, db: Session, action: Action, identities) -> None:
-    """Trace what the answer shows or changes, one entry per GHT patient, and commit."""
-    for identity in identities:
-        gate.note(action, _ALLOWED, identity.patient_id, [f"Patient/{identity.id}"])
-    gate.flush(db)
-    db.commit()
+_traced = doors.trace_identities
 
 
 class IdentityOut(BaseModel):
@@ -103,7 +94,8 @@ class ReviewOut(BaseModel):
     fields: list[FieldScore]
     a: IdentityOut
     b: IdentityOut
-    differing: list[str] = Field(description="traits that differ between the two identities")
+    differing: list[str] = Field(description="traits known on both identities whose values differ")
+    one_sided: list[str] = Field(description="traits known on one identity only")
 
 
 class Decision(BaseModel):
@@ -145,16 +137,13 @@ class PatientOut(BaseModel):
     events: list[EventOut]
 
 
-COMPARED = ("birth_name", "used_name", "given_names", "birth_date", "sex", "birth_place", "postcode", "city", "phone", "ins")
-
-
 def _review_out(db: Session, item: ReviewItem) -> ReviewOut:
     explained = vigilance.explain(db, item)
     a, b = IdentityOut.of(explained["a"]), IdentityOut.of(explained["b"])
     return ReviewOut(
         id=item.id, kind=item.kind, status=item.status, weight=explained["weight"],
         probability=explained["probability"], fields=[FieldScore(**f) for f in explained["fields"]],
-        a=a, b=b, differing=[name for name in COMPARED if getattr(a, name) != getattr(b, name)],
+        a=a, b=b, differing=vigilance.differing(a, b), one_sided=vigilance.one_sided(a, b),
     )
 
 
@@ -187,9 +176,8 @@ def patient(patient_id: str, db: Session = Depends(get_db), gate: Gate = Depends
     found = db.get(GhtPatient, patient_id)
     if found is None:
         raise HTTPException(404, detail="patient GHT inconnu")
-    events = list(db.scalars(select(LinkEvent).where(
-        (LinkEvent.to_patient == patient_id) | (LinkEvent.from_patient == patient_id)).order_by(LinkEvent.id)))
-    gate.note(Action.READ, _ALLOWED, found.id, [f"Patient/{found.id}"])
+    events = vigilance.link_history(db, patient_id)
+    gate.note(Action.READ, doors.VIGILANCE, found.id, [f"Patient/{found.id}"])
     gate.flush(db)
     db.commit()
     return PatientOut(id=found.id, merged_into=found.merged_into,
@@ -199,14 +187,9 @@ def patient(patient_id: str, db: Session = Depends(get_db), gate: Gate = Depends
 
 def _apply(db: Session, gate: Gate, action) -> EventOut:
     try:
-        event = action()
+        return EventOut.of(doors.change_identities(gate, db, action))
     except IdentityRejected as exc:
         raise _rejected(exc) from None
-    for patient_id in dict.fromkeys(p for p in (event.from_patient, event.to_patient) if p):
-        gate.note(Action.UPDATE, _ALLOWED, patient_id, [f"Patient/{patient_id}"])
-    gate.flush(db)
-    db.commit()
-    return EventOut.of(event)
 
 
 @router.post("/identities/{identity_id}/unlink", response_model=EventOut, summary="Délier une identité (nouveau patient GHT)")

@@ -90,6 +90,7 @@ def start_demo(settings: Settings, *, patients: int, seed: int, progress_factory
             )
         console.print(summary)
         console.print(load_identities(engine, settings.var_dir / "territory"))
+        console.print(load_arrivals(engine, persons=patients, seed=seed))
         console.print(load_record(engine, settings.var_dir / "territory", progress_factory))
     elif _record_is_empty(engine) and (settings.var_dir / "territory" / "fhir").is_dir():
         # A demo database made before the record was loaded at start: complete it once.
@@ -119,6 +120,17 @@ def load_identities(engine, territory_dir: Path) -> str:
         db.commit()
     return (f"Serveur d'identité : {len(rows)} identités locales liées en {len(set(patient_ids))} patients GHT "
             f"({len(linkage.reviews)} paire(s) en file de revue).")
+
+
+def load_arrivals(engine, *, persons: int, seed: int) -> str:
+    """The day's arrivals (ght.demo.arrivals): identities mistyped at a reception desk, which
+    wait in the identity-vigilance review queue."""
+    from ght.demo.arrivals import register_arrivals
+
+    with session_factory(engine)() as db:
+        in_review = register_arrivals(db, persons=persons, seed=seed)
+        db.commit()
+    return f"Admissions du jour : {in_review} identité(s) saisie(s) avec une erreur, en file de revue d'identitovigilance."
 
 
 def load_territory_base(engine, territory, territory_dir: Path) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, aliased
 from ght.db.base import utcnow
 from ght.directory.models import Establishment
 from ght.identity.linkage import identity_features
-from ght.identity.models import GhtPatient, LocalIdentity, ReviewItem
+from ght.identity.models import GhtPatient, LinkEvent, LocalIdentity, ReviewItem
 from ght.identity.scoring import active_model
 from ght.identity.service import IdentityRejected, merge_patients
 
@@ -20,6 +20,39 @@ from ght.identity.service import IdentityRejected, merge_patients
 RISK_ORDER = case(
     (ReviewItem.kind == "ins_collision", 0), (ReviewItem.kind == "ins_conflict", 1), else_=2
 )
+
+
+# The traits shown side by side in a review, in the order of the RNIV (strict traits first).
+COMPARED = ("birth_name", "used_name", "given_names", "birth_date", "sex", "birth_place", "postcode", "city", "phone", "ins")
+
+
+def differing(a, b) -> list[str]:
+    """The compared traits known on both identities (LocalIdentity or its API view) whose values
+    differ: the discrepancies to look at."""
+    return [name for name in COMPARED if getattr(a, name) and getattr(b, name) and getattr(a, name) != getattr(b, name)]
+
+
+def one_sided(a, b) -> list[str]:
+    """The compared traits known on one identity only (no evidence either way)."""
+    return [name for name in COMPARED if bool(getattr(a, name)) != bool(getattr(b, name))]
+
+
+def open_counts(db: Session) -> dict[str, int]:
+    """Open review items by kind (collisions, conflicts, doubtful pairs)."""
+    return dict(db.execute(select(ReviewItem.kind, func.count()).where(ReviewItem.status == "open")
+                           .group_by(ReviewItem.kind)).all())
+
+
+def decided(db: Session, *, limit: int = 100) -> list[ReviewItem]:
+    """The latest decisions of the cell on review items, newest first."""
+    return list(db.scalars(select(ReviewItem).where(ReviewItem.status != "open")
+                           .order_by(ReviewItem.decided_at.desc(), ReviewItem.id.desc()).limit(limit)))
+
+
+def link_history(db: Session, patient_id: str) -> list[LinkEvent]:
+    """Every link, unlink, merge and unmerge that moved an identity to or from this patient."""
+    return list(db.scalars(select(LinkEvent).where(
+        (LinkEvent.to_patient == patient_id) | (LinkEvent.from_patient == patient_id)).order_by(LinkEvent.id)))
 
 
 def review_queue(db: Session, *, status: str = "open", limit: int = 100, offset: int = 0) -> list[ReviewItem]:

@@ -109,3 +109,41 @@ def logout(request: Request, csrf_token: str = Form(""), db: Session = Depends(g
     response = RedirectResponse("/", status.HTTP_303_SEE_OTHER)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+# Paths whose errors stay machine-readable (JSON, OperationOutcome), whatever the client accepts.
+MACHINE_PATHS = ("/api/", "/fhir", "/token", "/health", "/openapi.json", "/docs", "/static/")
+
+
+def _wants_page(request: Request) -> bool:
+    return (not request.url.path.startswith(MACHINE_PATHS)
+            and "text/html" in request.headers.get("accept", ""))
+
+
+def install_error_pages(app) -> None:
+    """A browser that meets an error on a page (403, 404, 400...) gets a French page saying
+    what happened, with the same status; API clients keep their JSON. Redirections (a page's
+    303 to the login form) pass through. Installed after the FHIR handlers, which it wraps."""
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from ght.access.gate import AccessDenied
+
+    previous_http = app.exception_handlers[StarletteHTTPException]
+    previous_denied = app.exception_handlers[AccessDenied]
+
+    def page(request: Request, status_code: int, message: str):
+        # Without the layout's user panel: the request's database session may already be closed.
+        return render(request, "error.html", None, status_code, code=status_code, message=message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code < 400 or not _wants_page(request):
+            return await previous_http(request, exc)
+        detail = exc.detail if isinstance(exc.detail, str) else "requête invalide"
+        return page(request, exc.status_code, detail)
+
+    @app.exception_handler(AccessDenied)
+    async def access_denied(request: Request, exc: AccessDenied):
+        if not _wants_page(request):
+            return await previous_denied(request, exc)
+        return page(request, status.HTTP_403_FORBIDDEN, f"Accès refusé : {exc.reason}.")

@@ -9,9 +9,10 @@ from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
 from ght.access.gate import Gate
-from ght.api.deps import SESSION_COOKIE, get_db, make_gate, optional_ui_session
+from ght.api.deps import SESSION_COOKIE, get_db, make_gate, optional_ui_session, require_roles
 from ght.audit.trail import Door
 from ght.auth.models import AuthSession
+from ght.directory.vocab import Role
 
 
 def require_ui_session(request: Request, auth: AuthSession | None = Depends(optional_ui_session)) -> AuthSession:
@@ -30,3 +31,14 @@ class Page:
 
 def ui_page(request: Request, auth: AuthSession = Depends(require_ui_session), db: Session = Depends(get_db)) -> Page:
     return Page(auth, make_gate(request, auth, db, Door.WEB), db)
+
+
+def role_page(*roles: Role):
+    """`ui_page` for a workspace reserved to `roles`: another user gets the refusal (403 page),
+    traced like the policy's own."""
+
+    def dependency(request: Request, page: Page = Depends(ui_page)) -> Page:
+        require_roles(page.gate, request, roles)  # a refusal is traced in a transaction of its own
+        return page
+
+    return dependency
