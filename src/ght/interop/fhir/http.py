@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ght.access.gate import AccessDenied
-from ght.api.nul import url_has_nul
+from ght.api.edge import url_has_nul
 from ght.db.numbers import INT4_MAX, parse_int
 from ght.interop.fhir.outcome import FhirError, Issue, error, operation_outcome
 from ght.interop.fhir.validation import parse_json
