@@ -123,3 +123,20 @@ def test_scope_is_normalised_and_defaults_to_the_account_s_rights(live_server, m
     assert asked["scope"] == "patient/Observation.rs user/Patient.read"
     stored = sorted(db.scalars(select(AuthSession.scopes)).all())
     assert stored == ["patient/Observation.rs user/Patient.read", "user/*.*"]
+
+
+def test_nul_in_the_login_name_is_refused_saying_why(live_server, make_account, db):
+    """Found by fuzzing (tests/api/test_fuzz_openapi.py): a NUL in the name reached PostgreSQL,
+    which cannot hold NUL in text, and the token endpoint answered 500."""
+    make_account("claire.m")
+    with live_server.client() as http:
+        refused = _token(http, "claire.m\x00")
+        form = {"username": "claire.m\x00", "password": PASSWORD, "csrf_token": _csrf(http.get("/").text)}
+        page = http.post("/login", data=form)
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "invalid_request", "error_description": "identifiant mal formé : caractère "
+                              "de contrôle (NUL, tabulation, saut de ligne...) interdit"}
+    # The web form, which shows no such detail, refuses it as any wrong name, and counts it.
+    assert page.status_code == 401 and "Identifiant ou mot de passe incorrect." in page.text
+    keys = db.scalars(select(LoginFailure.key).where(LoginFailure.kind == "account")).all()
+    assert keys == ["claire.m\ufffd"]

@@ -62,3 +62,17 @@ def test_weak_password_and_duplicate_username_are_refused(db, make_account):
         create_account(db, "other", "short", account.professional, account.establishment, [Role.NURSE])
     with pytest.raises(AccountError, match="existe déjà"):
         create_account(db, "CLAIRE.M", PASSWORD, account.professional, account.establishment, [Role.NURSE])
+
+
+def test_names_with_a_control_character_are_never_accounts(db, make_account):
+    """Found by fuzzing (tests/api/test_fuzz_openapi.py): a NUL in a login name reached
+    PostgreSQL, which cannot compare text with NUL (500). No account may have one, so the lookup
+    does not even ask the database."""
+    account = make_account("claire.m")
+    for name in ("claire\x00.m", "claire.m\x00", "claire\n.m"):
+        with pytest.raises(AccountError) as refused:
+            create_account(db, name, PASSWORD, account.professional, account.establishment, [Role.NURSE])
+        assert str(refused.value) == "identifiant invalide (1 à 64 caractères, sans espace ni caractère de contrôle)"
+        assert authenticate(db, name, PASSWORD) is None
+    with pytest.raises(AccountError, match="aucun compte « claire.m\x00 »"):
+        set_password(db, "claire.m\x00", PASSWORD)

@@ -10,7 +10,8 @@ autocommitted statement for a read."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -71,6 +72,7 @@ class Gate:
         self._request = request
         self.autocommit = autocommit
         self._traced = False
+        self._refusals: list[AccessEvent] | None = None  # refusals held back (`refusals_after`)
 
     # ----------------------------------------------------------------------------- decisions
 
@@ -160,9 +162,30 @@ class Gate:
                             authorize=self.authorize_write)
 
     def refuse(self, action: Action, decision: Decision, ght_patient_id: str | None, resources: Iterable[str] = ()):
-        self._write([self._event(action, decision, ght_patient_id, list(resources), Outcome.DENIED)], None)
+        event = self._event(action, decision, ght_patient_id, list(resources), Outcome.DENIED)
+        if self._refusals is not None:
+            self._refusals.append(event)
+        else:
+            self._write([event], None)
         self._traced = True  # the request is traced by its refusal: flush adds no entry for it
         raise AccessDenied(decision, ght_patient_id)
+
+    @contextmanager
+    def refusals_after(self) -> Iterator[None]:
+        """Hold back the refusals of a write of several entries (a batch or transaction Bundle)
+        until its transaction has ended, committed or rolled back, then trace them on a connection
+        of their own: written while the transaction holds SQLite's write lock, they waited for it
+        until the lock timeout and the request answered 500 (found by fuzzing). A refusal is still
+        traced when the transaction it stopped is rolled back."""
+        self._refusals = []
+        try:
+            yield
+        finally:
+            refusals, self._refusals = self._refusals, None
+            if refusals:
+                if self.db.in_transaction():  # ended by an unexpected error: nothing of it is kept
+                    self.db.rollback()
+                self._write(refusals, None)
 
     # ----------------------------------------------------------------------------- trace
 

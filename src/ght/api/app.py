@@ -16,6 +16,7 @@ from ght import __version__
 from ght.access.facts import AccessRules
 from ght.api import access, auth, health, identity
 from ght.api.middleware import RequestLogMiddleware
+from ght.api.edge import RejectUnstorableText
 from ght.audit.sealer import SealerProcess
 from ght.auth import sessions
 from ght.config import Settings
@@ -98,5 +99,6 @@ def create_app(settings: Settings, engine: Engine | None = None):
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if settings.oidc_enabled():
         app.add_middleware(web_oidc.OidcStateMiddleware, settings=settings)
+    app.add_middleware(RejectUnstorableText)
     app.add_middleware(RequestLogMiddleware)
     return app

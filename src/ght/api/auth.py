@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ght.api.deps import get_db, get_settings, require_bearer
 from ght.auth import scopes, sessions, throttle
 from ght.auth.models import AuthSession
-from ght.directory.accounts import authenticate
+from ght.directory.accounts import authenticate, has_control_character
 
 router = APIRouter(tags=["authentification"])
 
@@ -43,7 +43,8 @@ class Me(BaseModel):
     "/auth/token",
     response_model=TokenResponse,
     responses={
-        400: {"model": OAuthError, "description": "identifiants refusés ou portée invalide (RFC 6749 §5.2)"},
+        400: {"model": OAuthError, "description": "identifiants refusés, identifiant mal formé ou portée invalide "
+                                                 "(RFC 6749 §5.2)"},
         429: {"model": OAuthError, "description": "trop de tentatives échouées : attendre `Retry-After` secondes"},
     },
     summary="Obtenir un jeton d'accès (OAuth2, flux password)",
@@ -54,6 +55,9 @@ def issue_token(
     db: Session = Depends(get_db),
 ):
     settings = get_settings(request)
+    if has_control_character(form.username):
+        return _oauth_error("invalid_request", "identifiant mal formé : caractère de contrôle (NUL, tabulation, "
+                                               "saut de ligne...) interdit", 400)
     try:
         scope = scopes.validate(" ".join(form.scopes))
     except ValueError as error:

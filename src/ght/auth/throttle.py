@@ -35,10 +35,16 @@ class Keys:
     def pairs(self, settings: Settings) -> list[tuple[str, str, int]]:
         pairs = []
         if self.account:
-            pairs.append((ACCOUNT, self.account.strip().lower()[:128], settings.login_max_failures))
+            pairs.append((ACCOUNT, _storable(self.account.strip().lower()[:128]), settings.login_max_failures))
         if self.address:
-            pairs.append((ADDRESS, self.address[:128], settings.login_max_failures_per_address))
+            pairs.append((ADDRESS, _storable(self.address[:128]), settings.login_max_failures_per_address))
         return pairs
+
+
+def _storable(key: str) -> str:
+    """The key with NUL, which PostgreSQL text cannot hold, replaced by U+FFFD: a name typed
+    with a NUL is still counted (no account has one: ght.directory.accounts)."""
+    return key.replace("\x00", "\ufffd")
 
 
 def retry_after(db: Session, settings: Settings, keys: Keys) -> int | None:

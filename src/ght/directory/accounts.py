@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -28,6 +30,16 @@ def parse_roles(values: list[str]) -> list[Role]:
     return roles
 
 
+def has_control_character(text: str) -> bool:
+    """Whether `text` holds a control character (NUL, tab, newline...): no account name does,
+    and PostgreSQL cannot even compare text with NUL, so such a name never reaches a query."""
+    return any(unicodedata.category(c) == "Cc" for c in text)
+
+
+def normalise_username(username: str) -> str:
+    return username.strip().lower()
+
+
 def create_account(
     db: Session,
     username: str,
@@ -38,9 +50,9 @@ def create_account(
     *,
     check_password: bool = True,
 ) -> Account:
-    username = username.strip().lower()
-    if not username or len(username) > 64 or any(c.isspace() for c in username):
-        raise AccountError("identifiant invalide (1 à 64 caractères, sans espace)")
+    username = normalise_username(username)
+    if not username or len(username) > 64 or any(c.isspace() for c in username) or has_control_character(username):
+        raise AccountError("identifiant invalide (1 à 64 caractères, sans espace ni caractère de contrôle)")
     if db.scalar(select(func.count()).select_from(Account).where(Account.username == username)):
         raise AccountError(f"l'identifiant « {username} » existe déjà")
     if check_password:
@@ -59,7 +71,7 @@ def create_account(
 
 def authenticate(db: Session, username: str, password: str) -> Account | None:
     """The active account whose password matches, else None (same time either way)."""
-    account = db.scalar(select(Account).where(Account.username == username.strip().lower()))
+    account = _find(db, username)
     if account is None or not account.active:
         verify_password(dummy_hash(), password)
         return None
@@ -71,8 +83,14 @@ def authenticate(db: Session, username: str, password: str) -> Account | None:
     return account
 
 
+def _find(db: Session, username: str) -> Account | None:
+    if has_control_character(username):
+        return None  # no account has one (create_account refuses them)
+    return db.scalar(select(Account).where(Account.username == normalise_username(username)))
+
+
 def _account(db: Session, username: str) -> Account:
-    account = db.scalar(select(Account).where(Account.username == username.strip().lower()))
+    account = _find(db, username)
     if account is None:
         raise AccountError(f"aucun compte « {username} »")
     return account

@@ -229,22 +229,24 @@ def _transaction(db: Session, request: Request, gate: Gate, entries: list[Entry]
     creations = _Creations(db, gate.write_context(), gate)
     # FHIR's order (deletes, creates, updates, reads), Patients first within each: the other
     # entries' patient references can then be rewritten to the identities' ids.
-    try:
-        for entry in sorted(entries, key=lambda e: (ORDER.get(e.method, 9), e.target()[0] != "Patient", e.index)):
-            if entry.method not in ORDER:
-                raise error(400, "not-supported", f"méthode {entry.method} inconnue", f"{entry.path}.request.method")
-            outcome = _in_entry(entry, lambda entry=entry: _apply(db, request, gate, entry, ids, creations))
-            if isinstance(outcome, Deferred):
-                creations.add(outcome)
-                continue
-            results[entry.index] = outcome
-            if not _is_plain_creation(entry):  # later entries may read or change what is pending
-                results.update(creations.flush(request))
-        results.update(creations.flush(request))
-    except FhirError:
-        db.rollback()
-        raise
-    commit(db, gate)
+    with gate.refusals_after():
+        try:
+            for entry in sorted(entries, key=lambda e: (ORDER.get(e.method, 9), e.target()[0] != "Patient", e.index)):
+                if entry.method not in ORDER:
+                    raise error(400, "not-supported", f"méthode {entry.method} inconnue",
+                                f"{entry.path}.request.method")
+                outcome = _in_entry(entry, lambda entry=entry: _apply(db, request, gate, entry, ids, creations))
+                if isinstance(outcome, Deferred):
+                    creations.add(outcome)
+                    continue
+                results[entry.index] = outcome
+                if not _is_plain_creation(entry):  # later entries may read or change what is pending
+                    results.update(creations.flush(request))
+            results.update(creations.flush(request))
+        except FhirError:
+            db.rollback()
+            raise
+        commit(db, gate)
     return respond({"resourceType": "Bundle", "type": "transaction-response", "entry": [
         _response_entry(results[e.index]) for e in entries]})
 
@@ -295,18 +297,19 @@ class _Creations:
 def _batch(db: Session, request: Request, gate: Gate, entries: list[Entry]):
     request.state.bundle_ids = {}
     answers = []
-    for entry in entries:
-        savepoint = db.begin_nested()
-        noted = gate.mark()
-        try:
-            result = _apply(db, request, gate, entry, request.state.bundle_ids)
-            savepoint.commit()
-            answers.append(_response_entry(result))
-        except FhirError as exc:
-            savepoint.rollback()
-            gate.rewind(noted)  # what the entry did is undone: not traced as done
-            answers.append({"response": {"status": str(exc.status), "outcome": operation_outcome(exc.issues)}})
-    commit(db, gate)
+    with gate.refusals_after():
+        for entry in entries:
+            savepoint = db.begin_nested()
+            noted = gate.mark()
+            try:
+                result = _apply(db, request, gate, entry, request.state.bundle_ids)
+                savepoint.commit()
+                answers.append(_response_entry(result))
+            except FhirError as exc:
+                savepoint.rollback()
+                gate.rewind(noted)  # what the entry did is undone: not traced as done
+                answers.append({"response": {"status": str(exc.status), "outcome": operation_outcome(exc.issues)}})
+        commit(db, gate)
     return respond({"resourceType": "Bundle", "type": "batch-response", "entry": answers})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from urllib.parse import unquote_plus, urlencode
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import FastAPI, HTTPException, Request
@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ght.access.gate import AccessDenied
+from ght.api.edge import url_has_nul
 from ght.db.numbers import INT4_MAX, parse_int
 from ght.interop.fhir.outcome import FhirError, Issue, error, operation_outcome
 from ght.interop.fhir.validation import parse_json
@@ -76,8 +77,7 @@ class RejectNulInQuery:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["path"].startswith(PREFIX) and (
-                "\x00" in scope["path"] or "\x00" in unquote_plus(scope.get("query_string", b"").decode("latin-1"))):
+        if scope["type"] == "http" and scope["path"].startswith(PREFIX) and url_has_nul(scope):
             response = respond(operation_outcome([Issue("invalid", "caractère NUL interdit dans l'URL")]), 400)
             await response(scope, receive, send)
             return
