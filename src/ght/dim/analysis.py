@@ -66,7 +66,8 @@ def connect(var_dir: Path, sites: dict[int, str] | None = None) -> duckdb.DuckDB
     for view, suffix, empty in (("rum", "rum", _EMPTY_RUM), ("act", "act", _EMPTY_ACT)):
         files = sorted(str(p) for p in folder.glob(f"*.{suffix}.parquet")) if folder.is_dir() else []
         if files:
-            con.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM read_parquet(?)", [files])
+            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            con.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM read_parquet([{listed}])")
         else:
             con.execute(f"CREATE TEMP VIEW {view} AS SELECT {empty} WHERE false")
     con.execute(_STAY)
