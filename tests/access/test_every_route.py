@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from support import last_entries, trace_count
 
+from ght.web import dim as web_dim
 from ght.web import oidc as web_oidc
 from ght.web import pages
 from ght.web import patients as web_patients
@@ -199,13 +200,15 @@ def cases(t, state) -> dict[tuple[str, str], Case]:
         ("GET", "/patients/{patient_id}/documents/{document_id}"): Case(
             "GET", lambda t, s: f"/patients/{t.marie}/documents/{s['document']}", "doc", "outsider", web=True),
         ("GET", "/patients/{patient_id}/acces"): Case("GET", f"/patients/{t.marie}/acces", "doc", "outsider", web=True),
+        # ---- DIM: every role sees the masked aggregates, the nominative report only the DIM physician
+        ("GET", "/dim"): Case("GET", "/dim", "dim", "doc", params={"nominatif": "true"}, web=True),
     }
 
 
 def _operations(app) -> set[tuple[str, str]]:
     schema = app.openapi()
     found = {(method.upper(), path) for path, operations in schema["paths"].items() for method in operations}
-    for route in (*pages.router.routes, *web_oidc.router.routes, *web_patients.router.routes):
+    for route in (*pages.router.routes, *web_oidc.router.routes, *web_patients.router.routes, *web_dim.router.routes):
         found |= {(method, route.path) for method in route.methods if method != "HEAD"}
     return found
 

@@ -24,6 +24,7 @@ from ght.interop.fhir import router as fhir
 from ght.record.reader import make_reader
 from ght.web import oidc as web_oidc
 from ght.web import pages
+from ght.web import dim as web_dim
 from ght.web import patients as web_patients
 
 log = logging.getLogger("ght.app")
@@ -91,6 +92,7 @@ def create_app(settings: Settings, engine: Engine | None = None):
     app.include_router(access.router)
     app.include_router(pages.router)
     app.include_router(web_patients.router)
+    app.include_router(web_dim.router)
     app.include_router(web_oidc.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if settings.oidc_enabled():
