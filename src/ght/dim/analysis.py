@@ -39,7 +39,7 @@ class Table:
 
 
 _STAY = """
-CREATE OR REPLACE TEMP VIEW stay AS
+CREATE OR REPLACE TEMP TABLE stay AS
 SELECT establishment_id, any_value(establishment) AS establishment, any_value(site_id) AS site_id, import_id, rss,
        any_value(ght_patient_id) AS patient,
        coalesce(any_value(ght_patient_id), 'non-lié-' || import_id || '-' || rss) AS patient_key,
@@ -138,7 +138,7 @@ def report(con) -> list[Table]:
 
 
 _SEQUENCE = """
-CREATE OR REPLACE TEMP VIEW sequence AS
+CREATE OR REPLACE TEMP TABLE sequence AS
 SELECT *, lag(establishment) OVER w AS prev_establishment, lag(exit) OVER w AS prev_exit,
        lag(exit_mode) OVER w AS prev_exit_mode
 FROM stay WHERE patient IS NOT NULL
