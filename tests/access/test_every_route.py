@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from support import last_entries, trace_count
 
+from ght.web import dim as web_dim
 from ght.web import oidc as web_oidc
 from ght.web import pages
 from ght.web import patients as web_patients
@@ -234,6 +235,8 @@ def cases(t, state) -> dict[tuple[str, str], Case]:
         ("POST", "/identitovigilance/fusions/{event_id}/annulation"): Case(
             "POST", lambda t, s: f"/identitovigilance/fusions/{s['web_merge']}/annulation", "iv", "doc",
             form={"motif": "erreur de fusion", "confirmation": "oui"}, status=(303,), traced=2),
+        # ---- DIM: every role sees the masked aggregates, the nominative report only the DIM physician
+        ("GET", "/dim"): Case("GET", "/dim", "dim", "doc", params={"nominatif": "true"}, web=True),
     }
 
 
@@ -241,7 +244,7 @@ def _operations(app) -> set[tuple[str, str]]:
     schema = app.openapi()
     found = {(method.upper(), path) for path, operations in schema["paths"].items() for method in operations}
     for route in (*pages.router.routes, *web_oidc.router.routes, *web_patients.router.routes,
-                  *web_vigilance.router.routes):
+                  *web_vigilance.router.routes, *web_dim.router.routes):
         found |= {(method, route.path) for method in route.methods if method != "HEAD"}
     return found
 

@@ -25,6 +25,7 @@ from ght.interop.fhir import router as fhir
 from ght.record.reader import make_reader
 from ght.web import oidc as web_oidc
 from ght.web import pages
+from ght.web import dim as web_dim
 from ght.web import patients as web_patients
 from ght.web import vigilance as web_vigilance
 
@@ -93,6 +94,7 @@ def create_app(settings: Settings, engine: Engine | None = None):
     app.include_router(access.router)
     app.include_router(pages.router)
     app.include_router(web_patients.router)
+    app.include_router(web_dim.router)
     app.include_router(web_oidc.router)
     app.include_router(web_vigilance.router)
     pages.install_error_pages(app)  # after fhir.install, whose handlers it wraps

@@ -39,7 +39,7 @@ app.add_typer(demo_app, name="demo")
 
 
 def _register_domain_commands() -> None:
-    from ght.cli import audit, identity, record
+    from ght.cli import audit, dim, identity, record
     from ght.interop.hl7v2.cli import app as mllp_app
     from ght.interop.publish_cli import app as publish_app
 
@@ -48,6 +48,7 @@ def _register_domain_commands() -> None:
     app.add_typer(mllp_app, name="mllp")
     app.add_typer(publish_app, name="publish")
     app.add_typer(audit.app, name="audit")
+    app.add_typer(dim.app, name="dim")
 
 
 _register_domain_commands()

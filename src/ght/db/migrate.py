@@ -20,6 +20,7 @@ def all_metadata():
     from ght.audit import models as _audit  # noqa: F401
     from ght.auth import models as _auth  # noqa: F401
     from ght.db.base import Base
+    from ght.dim import models as _dim  # noqa: F401
     from ght.directory import models as _directory  # noqa: F401
     from ght.identity import models as _identity  # noqa: F401
     from ght.interop.hl7v2 import models as _hl7v2  # noqa: F401

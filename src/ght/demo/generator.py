@@ -36,6 +36,7 @@ from ght.demo.records import (
     build_chunk,
     new_context,
 )
+from ght.demo import pmsi
 from ght.demo.territory import CATCHMENT, build_establishments, build_professionals
 
 CHUNK = 500  # persons per task; it shapes no output, so it may change freely
@@ -240,6 +241,7 @@ def generate(config: GeneratorConfig, out_dir: str | Path,
         files.close()
     counts = dict(files.counts)
     counts.update(_write_directory(out, establishments, professionals))
+    counts.update(pmsi.write(out, config.seed, config.as_of))
     counts = dict(sorted(counts.items()))
     manifest = {
         "generator": "ght.demo",

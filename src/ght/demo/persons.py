@@ -24,6 +24,7 @@ STREAM_PERSON = 1
 STREAM_PLAN = 7
 STREAM_IPP = 4
 STREAM_CARE_TEAM = 2  # ght.demo.care_teams
+STREAM_PMSI = 5  # ght.demo.pmsi
 
 
 class FastRandom(random.Random):

@@ -1,0 +1,292 @@
+"""Reading an RSS file line by line against its declarative format (ght.dim.format).
+
+Each line is checked field by field; an error names the line (1-based), the field (ATIH's
+label) and the reason, in French. A line that passes the whole-line pattern built from the
+format (the common case) is sliced at once; any other line goes through the field-by-field
+check that says exactly what is wrong. Nothing is stored here (ght.dim.store)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+
+from ght.dim import format as fmt
+from ght.dim.format import ACT, ACT_LENGTH, DIAGNOSIS_LENGTH, Field, Kind, Layout
+
+MAX_ERRORS = 1000  # reported in full; past that, only counted
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    line: int
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"ligne {self.line}, {self.field} : {self.reason}"
+
+
+@dataclass(slots=True)
+class Act:
+    date: date
+    code: str
+    phase: str
+    activite: str
+    executions: int
+
+
+@dataclass(slots=True)
+class Rum:
+    line: int
+    values: dict  # field name → stripped text, date or int (ght.dim.format names)
+    das: list[str] = field(default_factory=list)
+    acts: list[Act] = field(default_factory=list)
+
+
+class Report:
+    """The errors of one file: the first MAX_ERRORS in full, the total counted."""
+
+    def __init__(self) -> None:
+        self.errors: list[LineError] = []
+        self.total = 0
+
+    def add(self, line: int, label: str, reason: str) -> None:
+        self.total += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(LineError(line, label, reason))
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+
+_CIM10 = re.compile(r"[A-Z][0-9]{2}[0-9A-Z+]{0,5}")
+_CCAM = re.compile(r"[A-Z]{4}[0-9]{3}")
+_HEADS = frozenset(f"{letter}{n:02d}" for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for n in range(100)
+                   if fmt.cim10_chapter(f"{letter}{n:02d}"))
+_DATES: dict[str, date | None] = {}
+
+
+def parse_date(text: str) -> date | None:
+    """JJMMAAAA → date; None when it is no date (cached: a file repeats its dates)."""
+    found = _DATES.get(text, False)
+    if found is False:
+        try:
+            found = date(int(text[4:8]), int(text[2:4]), int(text[0:2])) if text.isdigit() and len(text) == 8 else None
+        except ValueError:
+            found = None
+        if len(_DATES) < 200_000:
+            _DATES[text] = found
+    return found
+
+
+def check_cim10(value: str) -> str | None:
+    """The reason a CIM-10 code is refused, or None."""
+    if not _CIM10.fullmatch(value):
+        return f"« {value} » : code CIM-10 mal formé (une lettre, deux chiffres, puis jusqu'à cinq caractères)"
+    if value[:3] not in _HEADS:
+        return f"« {value} » : code CIM-10 inconnu (hors des chapitres de la CIM-10)"
+    return None
+
+
+def check_value(f: Field, raw: str):
+    """(value, reason): the field's value, or the reason it is refused."""
+    value = raw.strip()
+    if not value:
+        if f.required:
+            return None, "obligatoire, non renseigné"
+        return (None if f.kind in (Kind.INT, Kind.DATE) else ""), None
+    if f.kind is Kind.DIGITS and not value.isdigit():
+        return None, f"« {raw} » : chiffres attendus"
+    if f.kind is Kind.INT:
+        if not value.isdigit() or raw.rstrip() != raw:
+            return None, f"« {raw} » : nombre attendu (cadré à droite)"
+        return int(value), None
+    if f.kind is Kind.DATE:
+        parsed = parse_date(raw)
+        if parsed is None:
+            return None, f"« {raw} » : date invalide (JJMMAAAA attendu)"
+        return parsed, None
+    if f.kind is Kind.CODE and value not in f.codes:
+        expected = ", ".join(sorted(c for c in f.codes if c))
+        return None, f"« {value} » : code inconnu (attendu : {expected})"
+    if f.kind is Kind.CIM10 and (reason := check_cim10(value)):
+        return None, reason
+    if f.kind is Kind.CCAM and not _CCAM.fullmatch(value):
+        return None, f"« {value} » : code CCAM mal formé (quatre lettres, trois chiffres)"
+    return value, None
+
+
+def _padded(body: str, n: int, least: int) -> str:
+    """`body` repeated from `least` to n times, right-padded with spaces to exactly n."""
+    return "(?:" + "|".join(f"{body}{{{k}}}{' ' * (n - k)}" for k in range(n, least - 1, -1)) + ")"
+
+
+def _pattern(f: Field) -> str:
+    """The regular expression of a field's valid values, exactly `length` characters wide
+    (the fast path's whole-line pattern)."""
+    n = f.length
+    blank = "" if f.required else f"| {{{n}}}"
+    if f.kind is Kind.DIGITS:
+        body = f"[0-9]{{{n}}}"
+    elif f.kind is Kind.DATE:
+        body = "[0-9]{8}"
+    elif f.kind is Kind.INT:
+        body = "(?:" + "|".join(f"{' ' * k}[0-9]{{{n - k}}}" for k in range(n)) + ")"
+    elif f.kind is Kind.CODE:
+        body = "|".join(re.escape(c.ljust(n)) for c in sorted(f.codes) if c)
+    elif f.kind is Kind.CIM10:
+        body = "[A-Z][0-9]{2}" + _padded("[0-9A-Z+]", n - 3, 0)
+    elif f.kind is Kind.CCAM:
+        body = "[A-Z]{4}[0-9]{3}"
+    else:
+        body = f"(?! {{{n}}}).{{{n}}}" if f.required else f".{{{n}}}"
+        blank = ""
+    return f"(?:{body}{blank})"
+
+
+_ACT_PATTERN = re.compile("".join(_pattern(f) for f in ACT))
+
+
+class Parser:
+    """Reads the lines of one file of one layout; `rums()` yields the valid RUMs and `report`
+    collects the errors (the caller stores nothing when there is one)."""
+
+    # The fields read into a RUM's values (the others are checked, not kept).
+    KEPT = ("finess", "version", "rss", "nas", "rum", "naissance", "sexe", "um", "date_entree", "mode_entree",
+            "provenance", "date_sortie", "mode_sortie", "destination", "residence", "seances", "nb_das",
+            "nb_dad", "nb_actes", "dp", "dr", "igs", "ghm")
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.report = Report()
+        self.fields = layout.fields
+        self._fixed = re.compile("".join(_pattern(f) for f in self.fields))
+        self._kept = [(f, f.start - 1, f.end) for f in self.fields if f.name in self.KEPT]
+
+    # ------------------------------------------------------------------------------ one line
+
+    def parse(self, number: int, line: str, last: bool = False, complete: bool = True) -> Rum | None:
+        """The RUM of one line (without its end of line), or None after reporting its errors.
+        `complete`: the line ended with an end of line (false for a file cut short)."""
+        layout = self.layout
+        if len(line) < layout.fixed_length:
+            self._length_error(number, len(line), layout.fixed_length, complete, "partie fixe")
+            return None
+        if self._fixed.match(line):
+            values = {}
+            for f, a, b in self._kept:
+                raw = line[a:b]
+                kind = f.kind
+                if kind is Kind.DATE:
+                    value = parse_date(raw)
+                    if value is None and raw.strip():
+                        return self._slow(number, line, complete)
+                elif kind is Kind.INT:
+                    value = int(raw) if raw != " " * len(raw) else None
+                else:
+                    value = raw.strip()
+                values[f.name] = value
+            for name in ("dp", "dr"):
+                code = values[name]
+                if code and code[:3] not in _HEADS:
+                    return self._slow(number, line, complete)
+        else:
+            return self._slow(number, line, complete)
+        return self._variable(number, line, values, complete)
+
+    def _slow(self, number: int, line: str, complete: bool) -> Rum | None:
+        values, bad = {}, False
+        for f in self.fields:
+            value, reason = check_value(f, line[f.start - 1:f.end])
+            if reason:
+                self.report.add(number, f.label, reason)
+                bad = True
+            values[f.name] = value
+        if bad:
+            return None
+        return self._variable(number, line, values, complete)
+
+    def _variable(self, number: int, line: str, values: dict, complete: bool) -> Rum | None:
+        layout = self.layout
+        if values["version"] != layout.version:
+            self.report.add(number, self.layout.by_name["version"].label,
+                            f"« {values['version']} » : format {layout.version} attendu (celui du fichier)")
+            return None
+        das_n, dad_n, acts_n = values["nb_das"] or 0, values["nb_dad"] or 0, values["nb_actes"] or 0
+        expected = layout.fixed_length + DIAGNOSIS_LENGTH * (das_n + dad_n) + ACT_LENGTH * acts_n
+        if len(line) != expected:
+            detail = (f"partie fixe {layout.fixed_length} + {das_n} DAS + {dad_n} DAD à {DIAGNOSIS_LENGTH} "
+                      f"+ {acts_n} actes à {ACT_LENGTH}")
+            self._length_error(number, len(line), expected, complete, detail)
+            return None
+        rum = Rum(number, values)
+        position, bad = layout.fixed_length, False
+        for kind, count in (("DAS", das_n), ("DAD", dad_n)):
+            for index in range(count):
+                code = line[position:position + DIAGNOSIS_LENGTH].strip()
+                position += DIAGNOSIS_LENGTH
+                reason = "obligatoire, non renseigné" if not code else check_cim10(code)
+                if reason:
+                    self.report.add(number, f"{kind} n° {index + 1}", reason)
+                    bad = True
+                elif kind == "DAS":
+                    rum.das.append(code)
+        for index in range(acts_n):
+            zone = line[position:position + ACT_LENGTH]
+            position += ACT_LENGTH
+            act = self._act(number, index + 1, zone)
+            if act is None:
+                bad = True
+            else:
+                rum.acts.append(act)
+        return None if bad else rum
+
+    def _act(self, number: int, index: int, zone: str) -> Act | None:
+        if _ACT_PATTERN.fullmatch(zone):
+            when = parse_date(zone[0:8])
+            if when is not None:
+                return Act(when, zone[8:15], zone[18], zone[19], int(zone[27:29]))
+        values, bad = {}, False
+        for f in ACT:
+            value, reason = check_value(f, zone[f.start - 1:f.end])
+            if reason:
+                self.report.add(number, f"Acte n° {index} : {f.label}", reason)
+                bad = True
+            values[f.name] = value
+        if bad:
+            return None
+        return Act(values["date"], values["code"], values["phase"], values["activite"], values["executions"])
+
+    def _length_error(self, number: int, length: int, expected: int, complete: bool, detail: str) -> None:
+        if not complete and length < expected:
+            self.report.add(number, "Ligne", f"fichier tronqué : la dernière ligne s'arrête à {length} caractères "
+                                             f"sur {expected} attendus")
+        else:
+            self.report.add(number, "Ligne", f"longueur {length}, {expected} attendue ({detail})")
+
+
+def lines(data: bytes) -> Iterator[tuple[int, str, bool]]:
+    """(number, text, complete) of each line of a file (ATIH files are ASCII / ISO-8859-1;
+    CR LF accepted); `complete` is false for a last line without its end of line."""
+    text = data.decode("latin-1")
+    parts = text.split("\n")
+    tail = parts.pop()  # "" when the file ends with an end of line
+    for number, part in enumerate(parts, 1):
+        yield number, part[:-1] if part.endswith("\r") else part, True
+    if tail:
+        yield len(parts) + 1, tail, False
+
+
+def detect_layout(first_line: str) -> tuple[Layout | None, str | None]:
+    """The layout of a file from its first line: an RSS non groupé starts with the FINESS and
+    the RUM format (positions 10-12); a grouped RSS with 15 characters of grouping whose
+    positions 10-12 are the grouped RSS format."""
+    if first_line[9:12] in fmt.VERSIONS:
+        return fmt.LAYOUTS[(first_line[9:12], False)], None
+    if first_line[9:12] in fmt.GROUPED_VERSIONS:
+        version = fmt.GROUPED_VERSIONS[first_line[9:12]]
+        return fmt.LAYOUTS[(version, True)], None
+    supported = ", ".join((*fmt.VERSIONS, *fmt.GROUPED_VERSIONS))
+    return None, f"« {first_line[9:12]} » : format non pris en charge (formats reconnus : {supported})"
