@@ -51,3 +51,17 @@ def test_lone_surrogate_in_a_json_body_is_refused_saying_why(territory):  # noqa
     assert (glass.status_code, glass.json()) == (400, SURROGATE)
     assert (will.status_code, will.json()) == (400, SURROGATE)
     assert paired.status_code == 201 and paired.json()["reason"] == "arrêt cardiaque, SAMU \U0001F691"
+
+
+def test_nul_in_a_web_form_or_page_url_is_refused_saying_why(territory):  # noqa: F811
+    """The web pages store what their forms send (a break-the-glass reason, a vigilance motive)
+    and search with what their URLs carry: the same edge refuses NUL there."""
+    outsider = territory.browser("outsider")
+    glass = outsider.post(f"/patients/{territory.paul}/bris-de-glace",
+                          data={"motif": "arrêt\x00cardiaque au SAU", "csrf_token": outsider.csrf})
+    search = territory.browser("doc").get("/patients", params={"nom": "MART\x00IN"})
+    kept = outsider.post(f"/patients/{territory.paul}/bris-de-glace",
+                         data={"motif": "arrêt cardiaque au SAU", "csrf_token": outsider.csrf})
+    assert (glass.status_code, glass.json()) == (400, BODY)
+    assert (search.status_code, search.json()) == (400, URL)
+    assert kept.status_code == 303

@@ -1,12 +1,14 @@
-"""Characters no database column can hold, refused at the edge of the JSON API (/api):
+"""Characters no database column can hold, refused at the edge of the JSON API (/api) and of the
+web pages (their forms and URLs):
 - NUL, which PostgreSQL text and JSONB cannot hold (a NUL in a break-the-glass reason or a note
   of the patient's will answered 500, found by fuzzing: tests/api/test_fuzz_openapi.py); no
   value of ours contains one;
 - a lone UTF-16 surrogate escape in a JSON body (`"\\ud800"` without its pair): JSON allows
   the escape, but it is no character, UTF-8 cannot encode it, and it answered 500 (a dropped
   connection when FastAPI's 422 tried to echo it).
-The FHIR API refuses them the same way (ght.interop.fhir.http), the token endpoint and the
-account lookup in their own words (ght.api.auth, ght.directory.accounts)."""
+The FHIR API refuses them the same way in an OperationOutcome (ght.interop.fhir.http); the two
+login doors (the token endpoint, the login form) in their own words, counting the attempt
+(ght.api.auth, ght.directory.accounts)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from urllib.parse import unquote_plus
 
 from fastapi.responses import JSONResponse
 
-API_PREFIX = "/api/"
+# The doors that answer such text in their own protocol or words (see above).
+OWN_ANSWER = ("/fhir", "/auth/token", "/login", "/static/")
 URL_MESSAGE = "caractère NUL interdit dans l'URL"
 BODY_MESSAGE = "caractère NUL (\\u0000) interdit dans le corps de la requête"
 SURROGATE_MESSAGE = ("demi-paire de substitution UTF-16 isolée (\\ud800 à \\udfff), qui n'est pas un caractère, "
@@ -40,15 +43,15 @@ def body_has_lone_surrogate(body: bytes) -> bool:
 
 
 class RejectUnstorableText:
-    """ASGI middleware: a request under /api whose URL or body holds a NUL, or whose body holds a
-    lone surrogate, is answered 400 {"detail": ...} before any route. The body (a small JSON
+    """ASGI middleware: a request (but to the doors of OWN_ANSWER) whose URL or body holds a NUL,
+    or whose body holds a lone surrogate, is answered 400 {"detail": ...} before any route. The body (a small JSON
     document) is read whole, then handed to the route as it came."""
 
     def __init__(self, app) -> None:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
+        if scope["type"] != "http" or scope["path"].startswith(OWN_ANSWER):
             return await self.app(scope, receive, send)
         if url_has_nul(scope):
             return await JSONResponse({"detail": URL_MESSAGE}, status_code=400)(scope, receive, send)

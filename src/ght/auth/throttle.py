@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ght.auth.models import LoginFailure
 from ght.config import Settings
+from ght.directory.accounts import normalise_username
 from ght.db.base import utcnow
 
 ACCOUNT = "account"
@@ -35,7 +36,7 @@ class Keys:
     def pairs(self, settings: Settings) -> list[tuple[str, str, int]]:
         pairs = []
         if self.account:
-            pairs.append((ACCOUNT, _storable(self.account.strip().lower()[:128]), settings.login_max_failures))
+            pairs.append((ACCOUNT, _storable(normalise_username(self.account)[:128]), settings.login_max_failures))
         if self.address:
             pairs.append((ADDRESS, _storable(self.address[:128]), settings.login_max_failures_per_address))
         return pairs

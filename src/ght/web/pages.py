@@ -112,7 +112,7 @@ def logout(request: Request, csrf_token: str = Form(""), db: Session = Depends(g
 
 
 # Paths whose errors stay machine-readable (JSON, OperationOutcome), whatever the client accepts.
-MACHINE_PATHS = ("/api/", "/fhir", "/token", "/health", "/openapi.json", "/docs", "/static/")
+MACHINE_PATHS = ("/api/", "/fhir", "/auth/token", "/health", "/openapi.json", "/docs", "/static/")
 
 
 def _wants_page(request: Request) -> bool:

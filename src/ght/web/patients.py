@@ -34,8 +34,9 @@ STATUS_LABELS = {"PROV": "Provisoire", "RECUP": "Récupérée", "VALI": "Validé
 PAGE_SIZE = 50
 
 
-def _establishments(page: Page) -> dict[int, Establishment]:
-    return {e.id: e for e in page.db.scalars(select(Establishment))}
+def establishments(page: Page) -> dict[int, Establishment]:
+    """The group's establishments by id, by name."""
+    return {e.id: e for e in page.db.scalars(select(Establishment).order_by(Establishment.short_name))}
 
 
 def _date(value: str, field: str) -> date | None:
@@ -89,7 +90,7 @@ def search(request: Request, nom: str = "", prenom: str = "", naissance: str = "
 def _results(page: Page, found: list[LocalIdentity]) -> list[dict]:
     """One line per GHT patient the user may see (its best identity first), with the
     establishments that know it; the others are not shown, nor counted."""
-    gate, names = page.gate, _establishments(page)
+    gate, names = page.gate, establishments(page)
     by_patient: dict[str, list[LocalIdentity]] = {}
     for identity in found:
         by_patient.setdefault(identity.patient_id, []).append(identity)
@@ -117,7 +118,7 @@ def record(request: Request, patient_id: str, source: str = "", type: str = "", 
     if patient.id != patient_id:  # merged: the survivor's page
         return RedirectResponse(f"/patients/{patient.id}", status.HTTP_303_SEE_OTHER)
     gate, db = page.gate, page.db
-    names = _establishments(page)
+    names = establishments(page)
     try:
         gate.require_patient(Action.READ, "Observation", patient.id)
     except AccessDenied as denied:

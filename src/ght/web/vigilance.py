@@ -20,11 +20,11 @@ from ght.db.numbers import INT4_MAX
 from ght.directory.models import Establishment
 from ght.directory.vocab import Role
 from ght.identity import queries, service, vigilance
-from ght.identity.models import GhtPatient, LinkEvent, LocalIdentity, ReviewItem
+from ght.identity.models import GhtPatient, LocalIdentity, ReviewItem
 from ght.identity.service import IdentityRejected
 from ght.web import csrf
 from ght.web.pages import render
-from ght.web.patients import STATUS_LABELS
+from ght.web.patients import STATUS_LABELS, establishments
 from ght.web.session import Page, role_page
 
 router = APIRouter(prefix="/identitovigilance", include_in_schema=False)
@@ -56,13 +56,14 @@ def _row_id(value: int, what: str) -> int:
     return value
 
 
-def _establishments(page: Page) -> dict[int, Establishment]:
-    return {e.id: e for e in page.db.scalars(select(Establishment).order_by(Establishment.short_name))}
+def _identities_of(db, items: list[ReviewItem]) -> dict[int, LocalIdentity]:
+    """Both identities of each review item, by id, in one query."""
+    wanted = [x for item in items for x in (item.identity_a, item.identity_b)]
+    return {i.id: i for i in db.scalars(select(LocalIdentity).where(LocalIdentity.id.in_(wanted)))}
 
 
-def _known_in(page: Page, patient_ids) -> dict[str, list[str]]:
+def _known_in(page: Page, names: dict[int, Establishment], patient_ids) -> dict[str, list[str]]:
     """The establishments where each GHT patient is known (its active identities)."""
-    names = _establishments(page)
     known: dict[str, set[str]] = {p: set() for p in patient_ids}
     for patient_id, establishment_id in page.db.execute(
             select(LocalIdentity.patient_id, LocalIdentity.establishment_id)
@@ -79,14 +80,17 @@ def _confirmed(request: Request, token: str, confirmation: str) -> None:
                             detail="Confirmation requise : cochez la case de confirmation avant de valider.")
 
 
-def _change(page: Page, change) -> LinkEvent:
-    """Apply a change of links, traced; a refusal of the identity server is a 409 page that
-    says why, with nothing changed."""
+def _change(request: Request, page: Page, csrf_token: str, confirmation: str, change, lands_on, done: str):
+    """A confirmed change of links (`change(actor)` returns its LinkEvent), traced, then the page
+    of the patient `lands_on(event)`. A refusal of the identity server is a 409 page that says
+    why, with nothing changed."""
+    _confirmed(request, csrf_token, confirmation)
     try:
-        return doors.change_identities(page.gate, page.db, change)
+        event = doors.change_identities(page.gate, page.db, lambda: change(page.gate.subject.username))
     except IdentityRejected as exc:
         page.db.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"{exc.message} (rien n'a été modifié)") from None
+    return RedirectResponse(f"/identitovigilance/patients/{lands_on(event)}?fait={done}", status.HTTP_303_SEE_OTHER)
 
 
 # ------------------------------------------------------------------------------ review queue
@@ -100,10 +104,9 @@ def queue(request: Request, page_number: int = 1, page: Page = Depends(vigilant)
     items = vigilance.review_queue(db, status="open", limit=PAGE_SIZE + 1, offset=(page_number - 1) * PAGE_SIZE)
     more = len(items) > PAGE_SIZE
     items = items[:PAGE_SIZE]
-    identities = {i.id: i for i in db.scalars(select(LocalIdentity).where(
-        LocalIdentity.id.in_([x for item in items for x in (item.identity_a, item.identity_b)])))}
+    identities = _identities_of(db, items)
     shown = [*(i for _, members in collisions for i in members), *identities.values()]
-    names = _establishments(page)
+    names = establishments(page)
     counts = vigilance.open_counts(db)
     doors.trace_identities(page.gate, db, Action.SEARCH, shown)
     return render(request, "vigilance/queue.html", page.auth, collisions=collisions, items=items,
@@ -119,10 +122,11 @@ def pair(request: Request, item_id: int, page: Page = Depends(vigilant)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Élément de revue n° {item_id} inconnu")
     explained = vigilance.explain(db, item)
     a, b = explained["a"], explained["b"]
-    known = _known_in(page, {a.patient_id, b.patient_id})
+    names = establishments(page)
+    known = _known_in(page, names, {a.patient_id, b.patient_id})
     doors.trace_identities(page.gate, db, Action.READ, [a, b])
     top = max((abs(f["weight"]) for f in explained["fields"]), default=1.0) or 1.0
-    return render(request, "vigilance/pair.html", page.auth, item=item, a=a, b=b, names=_establishments(page),
+    return render(request, "vigilance/pair.html", page.auth, item=item, a=a, b=b, names=names,
                   known=known, differing=set(vigilance.differing(a, b)), one_sided=set(vigilance.one_sided(a, b)), traits=vigilance.COMPARED,
                   fields=explained["fields"], top_weight=top, probability=explained["probability"],
                   weight=explained["weight"], **_labels())
@@ -151,17 +155,16 @@ def decide(request: Request, item_id: int, decision: str = Form(""), note: str =
 def decisions(request: Request, page: Page = Depends(vigilant)):
     db = page.db
     items = vigilance.decided(db, limit=200)
-    identities = {i.id: i for i in db.scalars(select(LocalIdentity).where(
-        LocalIdentity.id.in_([x for item in items for x in (item.identity_a, item.identity_b)])))}
+    identities = _identities_of(db, items)
     doors.trace_identities(page.gate, db, Action.SEARCH, identities.values())
     return render(request, "vigilance/decisions.html", page.auth, items=items, identities=identities,
-                  names=_establishments(page), **_labels())
+                  names=establishments(page), **_labels())
 
 
 @router.get("/doublons")
 def duplicates(request: Request, finess: str = "", page: Page = Depends(vigilant)):
     db = page.db
-    names = _establishments(page)
+    names = establishments(page)
     report = None
     if finess:
         try:
@@ -170,8 +173,7 @@ def duplicates(request: Request, finess: str = "", page: Page = Depends(vigilant
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=exc.message) from None
     shown = []
     if report:
-        identities = {i.id: i for i in db.scalars(select(LocalIdentity).where(LocalIdentity.id.in_(
-            [x for item in report["review_pairs"] for x in (item.identity_a, item.identity_b)])))}
+        identities = _identities_of(db, report["review_pairs"])
         report["identities"] = identities
         shown = [*(i for members in report["linked_duplicates"].values() for i in members), *identities.values()]
     doors.trace_identities(page.gate, db, Action.SEARCH, shown)
@@ -195,7 +197,7 @@ def patient(request: Request, patient_id: str, fait: str = "", page: Page = Depe
     events = vigilance.link_history(db, found.id)
     page.gate.note(Action.READ, doors.VIGILANCE, found.id, [f"Patient/{found.id}"])
     doors.trace_identities(page.gate, db, Action.READ, identities)
-    names = _establishments(page)
+    names = establishments(page)
     return render(request, "vigilance/patient.html", page.auth, patient=found, identities=identities,
                   events=events, names=names, done=fait,
                   establishments=sorted({names[i.establishment_id].short_name for i in identities}), **_labels())
@@ -204,37 +206,33 @@ def patient(request: Request, patient_id: str, fait: str = "", page: Page = Depe
 @router.post("/identites/{identity_id}/detachement")
 def unlink(request: Request, identity_id: int, motif: str = Form(""), confirmation: str = Form(""),
            csrf_token: str = Form(""), page: Page = Depends(vigilant)):
-    _confirmed(request, csrf_token, confirmation)
     _row_id(identity_id, "Identité")
-    event = _change(page, lambda: service.unlink_identity(
-        page.db, identity_id, actor=page.gate.subject.username, channel="web", reason=motif.strip()))
-    return RedirectResponse(f"/identitovigilance/patients/{event.from_patient}?fait=detachement", status.HTTP_303_SEE_OTHER)
+    return _change(request, page, csrf_token, confirmation, lambda actor: service.unlink_identity(
+        page.db, identity_id, actor=actor, channel="web", reason=motif.strip()),
+        lambda event: event.from_patient, "detachement")
 
 
 @router.post("/identites/{identity_id}/rattachement")
 def link(request: Request, identity_id: int, patient: str = Form(""), motif: str = Form(""),
          confirmation: str = Form(""), csrf_token: str = Form(""), page: Page = Depends(vigilant)):
-    _confirmed(request, csrf_token, confirmation)
     _row_id(identity_id, "Identité")
-    event = _change(page, lambda: service.link_identity(
-        page.db, identity_id, patient.strip(), actor=page.gate.subject.username, channel="web", reason=motif.strip()))
-    return RedirectResponse(f"/identitovigilance/patients/{event.to_patient}?fait=rattachement", status.HTTP_303_SEE_OTHER)
+    return _change(request, page, csrf_token, confirmation, lambda actor: service.link_identity(
+        page.db, identity_id, patient.strip(), actor=actor, channel="web", reason=motif.strip()),
+        lambda event: event.to_patient, "rattachement")
 
 
 @router.post("/patients/{patient_id}/fusion")
 def merge(request: Request, patient_id: str, absorbe: str = Form(""), motif: str = Form(""),
           confirmation: str = Form(""), csrf_token: str = Form(""), page: Page = Depends(vigilant)):
-    _confirmed(request, csrf_token, confirmation)
-    _change(page, lambda: service.merge_patients(
-        page.db, patient_id, absorbe.strip(), actor=page.gate.subject.username, channel="web", reason=motif.strip()))
-    return RedirectResponse(f"/identitovigilance/patients/{patient_id}?fait=fusion", status.HTTP_303_SEE_OTHER)
+    return _change(request, page, csrf_token, confirmation, lambda actor: service.merge_patients(
+        page.db, patient_id, absorbe.strip(), actor=actor, channel="web", reason=motif.strip()),
+        lambda event: event.to_patient, "fusion")
 
 
 @router.post("/fusions/{event_id}/annulation")
 def unmerge(request: Request, event_id: int, motif: str = Form(""), confirmation: str = Form(""),
             csrf_token: str = Form(""), page: Page = Depends(vigilant)):
-    _confirmed(request, csrf_token, confirmation)
     _row_id(event_id, "Fusion")
-    event = _change(page, lambda: service.unmerge(
-        page.db, event_id, actor=page.gate.subject.username, channel="web", reason=motif.strip()))
-    return RedirectResponse(f"/identitovigilance/patients/{event.to_patient}?fait=annulation", status.HTTP_303_SEE_OTHER)
+    return _change(request, page, csrf_token, confirmation, lambda actor: service.unmerge(
+        page.db, event_id, actor=actor, channel="web", reason=motif.strip()),
+        lambda event: event.to_patient, "annulation")
