@@ -58,6 +58,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/demo_generate.py --patients 100000
 	$(BIN)/python bench/identity_link.py --identities 10000 100000
 	$(BIN)/python bench/identity_link.py --online-base 100000
+	$(BIN)/python bench/web_pages.py
 
 # Re-resolve the pins from pyproject.toml in a throw-away venv (run after changing a dependency).
 lock:

@@ -114,10 +114,14 @@ def free_port() -> int:
 
 
 def start_server(url: str, log: Path, workers: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "GHT_DATABASE_URL": url, "GHT_SECRET_KEY": secrets.token_hex(32)}
-    process = subprocess.Popen([str(Path(sys.executable).parent / "ght"), "serve", "--port", str(port),
-                                "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    return run_server({"GHT_DATABASE_URL": url, "GHT_SECRET_KEY": secrets.token_hex(32)}, log, free_port(),
+                      ["--workers", str(workers)])
+
+
+def run_server(env: dict, log: Path, port: int, options: list[str] = ()) -> tuple[subprocess.Popen, str]:
+    """`ght serve` as a separate process with these GHT_ settings, once it answers /health."""
+    process = subprocess.Popen([str(Path(sys.executable).parent / "ght"), "serve", "--port", str(port), *options],
+                               env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -41,6 +41,13 @@ def test_one_json_log_line_per_request_with_its_id(live_server, capfd):
     assert requests[0]["method"] == "GET" and requests[0]["duration_ms"] >= 0
 
 
+def test_every_answer_says_the_servers_own_time(live_server):
+    with live_server.client() as http:
+        for response in (http.get("/health"), http.get("/"), http.get("/fhir/metadata")):
+            name, _, duration = response.headers["server-timing"].partition(";dur=")
+            assert name == "app" and float(duration) >= 0, response.headers["server-timing"]
+
+
 def test_liveness_answers_without_the_database(live_server, engine):
     from sqlalchemy import event
 

@@ -47,7 +47,7 @@ class _Pending:
     decision: Decision
     action: Action
     ght_patient_id: str | None
-    resources: list[str] = field(default_factory=list)
+    resources: dict[str, None] = field(default_factory=dict)  # an ordered set: a page notes thousands
 
 
 class Gate:
@@ -67,6 +67,9 @@ class Gate:
         self.rules = rules
         self.now = now or datetime.now(UTC)
         self._facts: dict[str, PatientFacts] = {}
+        # keep's decisions by action and target: like the facts they stand on, they hold for the
+        # gate's request (a page of thousands of resources has a few kinds of target).
+        self._decisions: dict[Action, dict[Target, Decision]] = {}
         self._pending: dict[tuple, _Pending] = {}
         self._global: bool | None = None
         self._request = request
@@ -131,9 +134,12 @@ class Gate:
         kept, refused = [], {}
         rows = list(rows)
         self.prefetch(row.ght_patient_id for row in rows)
+        decisions = self._decisions.setdefault(action, {})  # a decision depends on the target only
         for row in rows:
             target = Target(row.resource_type, row.ght_patient_id, row.source_establishment_id, is_sensitive(row.body))
-            decision = self.decide(action, target)
+            decision = decisions.get(target)
+            if decision is None:
+                decision = decisions[target] = self.decide(action, target)
             reference = f"{row.resource_type}/{row.fhir_id}"
             if decision.allowed:
                 kept.append(row)
@@ -194,25 +200,23 @@ class Gate:
         pending = self._pending.get(key)
         if pending is None:
             pending = self._pending[key] = _Pending(decision, action, ght_patient_id)
-        for reference in resources:
-            if reference not in pending.resources:
-                pending.resources.append(reference)
+        pending.resources.update(dict.fromkeys(resources))
 
     def mark(self) -> dict:
         """What is noted so far, to rewind to when the work after it is undone (a batch entry)."""
-        return {key: list(p.resources) for key, p in self._pending.items()}
+        return {key: dict(p.resources) for key, p in self._pending.items()}
 
     def rewind(self, mark: dict) -> None:
         for key in list(self._pending):
             if key not in mark:
                 del self._pending[key]
             else:
-                self._pending[key].resources[:] = mark[key]
+                self._pending[key].resources = dict(mark[key])
 
     def flush(self, into: Session | None = None) -> int:
         """Write the noted accesses: in `into`'s transaction (a write: it commits them) or at
         once on a connection of their own (a read)."""
-        events = [self._event(p.action, p.decision, p.ght_patient_id, p.resources, Outcome.ALLOWED)
+        events = [self._event(p.action, p.decision, p.ght_patient_id, list(p.resources), Outcome.ALLOWED)
                   for p in self._pending.values()]
         self._pending.clear()
         if not events and not self._traced and self._request is not None:

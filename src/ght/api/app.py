@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from contextlib import asynccontextmanager
@@ -56,6 +57,11 @@ def create_app(settings: Settings, engine: Engine | None = None):
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http_threads
         await app.state.record_reader.open()
         sealer = app.state.sealer = _start_sealer(settings)
+        # What the start built (modules, schema, routes) is set aside from the garbage collector:
+        # a page that makes thousands of objects (a long record) then no longer pays for
+        # walking them at each collection.
+        gc.collect()
+        gc.freeze()
         log.info("started", extra={"version": __version__, "pid": os.getpid()})
         yield
         if sealer is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import date
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
@@ -32,6 +33,8 @@ router = APIRouter(include_in_schema=False)
 
 STATUS_LABELS = {"PROV": "Provisoire", "RECUP": "Récupérée", "VALI": "Validée", "QUAL": "Qualifiée"}
 PAGE_SIZE = 50
+TIMELINE_PAGE = 100  # items of the timeline per page, most recent first
+LATEST_RESULTS = 20  # rows of an analyte's table unless all are asked for (its trend shows all)
 
 
 def establishments(page: Page) -> dict[int, Establishment]:
@@ -113,7 +116,7 @@ def _results(page: Page, found: list[LocalIdentity]) -> list[dict]:
 
 @router.get("/patients/{patient_id}")
 def record(request: Request, patient_id: str, source: str = "", type: str = "", du: str = "", au: str = "",
-           page: Page = Depends(ui_page)):
+           page_number: int = 1, resultats: str = "", page: Page = Depends(ui_page)):
     patient = _patient(page, patient_id)
     if patient.id != patient_id:  # merged: the survivor's page
         return RedirectResponse(f"/patients/{patient.id}", status.HTTP_303_SEE_OTHER)
@@ -128,35 +131,58 @@ def record(request: Request, patient_id: str, source: str = "", type: str = "", 
     identities = _identities(page, patient)
     filters = {"source": source, "type": type, "du": du, "au": au}
     start, end = _date(du, "Du"), _date(au, "Au")
-    query = select(Resource).where(Resource.ght_patient_id == patient.id, Resource.deleted.is_(False))
-    kinds = [type] if type in timeline.KINDS else list(timeline.TIMELINE_TYPES)
-    if type == "DiagnosticReport":
-        kinds.append("Observation")
-    query = query.where(Resource.resource_type.in_(kinds))
-    if source.isdigit():
-        query = query.where(Resource.source_establishment_id == int(source))
-    viewers = {r.fhir_id: r.body.get("address") for r in db.scalars(
-        select(Resource).where(Resource.resource_type == "Endpoint", Resource.deleted.is_(False)))}
-    shown, items = [], []
-    for row in db.scalars(query):
-        item = timeline.item_of(row, patient.id, viewers)
-        when = item.when if item else timeline.instant(row.body, "effectiveDateTime", "issued")
-        if timeline.in_period(when, start, end):
-            shown.append(row)
-            if item:
-                items.append(item)
-    kept = {(r.resource_type, r.fhir_id) for r in gate.keep(Action.READ, shown)}  # the will, sensitivity
+    rows, items = _timeline(page, patient, type, source, start, end)
+    # What the policy hides (the patient's will, sensitivity) is refused and traced here; what the
+    # page shows is noted below: this page of the timeline and the results of the lab tables.
+    kept = {(r.resource_type, r.fhir_id) for r in gate.keep(Action.READ, rows, note=False)}
     items = sorted((i for i in items if tuple(i.reference.split("/", 1)) in kept),
                    key=lambda i: (i.when is None, i.when), reverse=True)
-    analytes = timeline.analytes(r for r in shown if r.resource_type == "Observation" and (r.resource_type, r.fhir_id) in kept)
+    page_number = max(1, min(page_number, -(-len(items) // TIMELINE_PAGE) or 1))
+    on_page = items[(page_number - 1) * TIMELINE_PAGE:page_number * TIMELINE_PAGE]
+    results = [r for r in rows if r.resource_type == "Observation" and (r.resource_type, r.fhir_id) in kept]
+    shown = {i.reference for i in on_page} | {f"Observation/{r.fhir_id}" for r in results}
+    gate.keep(Action.READ, (r for r in rows if f"{r.resource_type}/{r.fhir_id}" in shown))
     facts = gate.facts(patient.id)
     gate.flush(db)
     db.commit()
     return render(request, "patients/record.html", page.auth, patient=patient, identities=identities, names=names,
-                  items=items, analytes=analytes, trend=timeline.trend_svg, kinds=timeline.KINDS, filters=filters,
+                  items=on_page, total=len(items), page_number=page_number, first=(page_number - 1) * TIMELINE_PAGE,
+                  more=page_number * TIMELINE_PAGE < len(items), query=_query(filters),
+                  analytes=timeline.analytes(results), all_results=resultats == "tous", latest=LATEST_RESULTS,
+                  trend=timeline.trend_svg, kinds=timeline.KINDS, filters=filters,
                   wills=[w.explain() for w in facts.wills], break_glass=facts.break_glass,
                   relations=[r.explain() for r in facts.relations], status_labels=STATUS_LABELS,
                   sources=sorted({i.establishment_id for i in identities} | {i.source_id for i in items if i.source_id}))
+
+
+def _timeline(page: Page, patient: GhtPatient, kind: str, source: str, start: date | None, end: date | None):
+    """The patient's record rows of the timeline's types within the filters (and the lab
+    results the reports point to), with their timeline items."""
+    kinds = [kind] if kind in timeline.KINDS else list(timeline.TIMELINE_TYPES)
+    if kind == "DiagnosticReport":
+        kinds.append("Observation")
+    # Plain rows, not ORM objects: a record of thousands of resources is read, not changed.
+    query = select(Resource.resource_type, Resource.fhir_id, Resource.ght_patient_id, Resource.source_establishment_id,
+                   Resource.body).where(Resource.ght_patient_id == patient.id, Resource.deleted.is_(False),
+                                        Resource.resource_type.in_(kinds))
+    if source.isdigit():
+        query = query.where(Resource.source_establishment_id == int(source))
+    viewers = {r.fhir_id: r.body.get("address") for r in page.db.scalars(
+        select(Resource).where(Resource.resource_type == "Endpoint", Resource.deleted.is_(False)))}
+    rows, items = [], []
+    for row in page.db.execute(query):
+        item = timeline.item_of(row, patient.id, viewers)
+        when = item.when if item else timeline.instant(row.body, "effectiveDateTime", "issued")
+        if timeline.in_period(when, start, end):
+            rows.append(row)
+            if item:
+                items.append(item)
+    return rows, items
+
+
+def _query(filters: dict) -> str:
+    """The filters as a query string, for the timeline's pager links."""
+    return urlencode({k: v for k, v in filters.items() if v})
 
 
 def _patient(page: Page, patient_id: str) -> GhtPatient:
