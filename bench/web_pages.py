@@ -41,16 +41,14 @@ import orjson  # noqa: E402
 from rich.console import Console  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from ght.access.facts import AccessRules  # noqa: E402
-from ght.access.gate import Gate, SystemTrace  # noqa: E402
-from ght.access.policy import ANY_SOURCE, Target  # noqa: E402
-from ght.access.subject import subject_of_account  # noqa: E402
-from ght.audit.trail import Action, Door  # noqa: E402
+from ght.access.gate import SystemTrace  # noqa: E402
+from ght.audit.trail import Door  # noqa: E402
 from ght.config import Settings  # noqa: E402
 from ght.db.engine import session_factory  # noqa: E402
 from ght.db.scratch import scratch_database  # noqa: E402
+from ght.demo import showcase  # noqa: E402
 from ght.demo.bootstrap import SilentProgress, start_demo  # noqa: E402
-from ght.directory.models import Account, Establishment  # noqa: E402
+from ght.directory.models import Establishment  # noqa: E402
 from ght.directory.seed import DEMO_PASSWORD  # noqa: E402
 from ght.identity.models import LocalIdentity, ReviewItem  # noqa: E402
 from ght.record import loader  # noqa: E402
@@ -73,25 +71,12 @@ def build_demo(work: Path, database_url: str, patients: int) -> tuple[Settings, 
     return settings, engine
 
 
-def _may_read(engine, db, username: str, patient: str) -> bool:
-    account = db.scalar(select(Account).where(Account.username == username))
-    gate = Gate(engine, db, subject_of_account(account), Door.WEB, rules=AccessRules())
-    return gate.decide(Action.READ, Target("Observation", patient, ANY_SOURCE)).allowed
-
-
 def choose_patient(engine) -> str:
-    """The browser tests' patient: known in three establishments with stays from all three, in
-    `medecin`'s care team."""
-    with session_factory(engine)() as db:
-        several = db.execute(select(LocalIdentity.patient_id).where(LocalIdentity.active.is_(True))
-                             .group_by(LocalIdentity.patient_id)
-                             .having(func.count(func.distinct(LocalIdentity.establishment_id)) >= 3)).scalars().all()
-        for patient in several:
-            sources = set(db.scalars(select(Resource.source_establishment_id).where(
-                Resource.ght_patient_id == patient, Resource.resource_type == "Encounter")))
-            if len(sources) >= 3 and _may_read(engine, db, "medecin", patient):
-                return patient
-    raise SystemExit("the demo territory has no patient known in three establishments in medecin's care team")
+    """The browser tests' patient (ght.demo.showcase)."""
+    patient = showcase.known_in_three(engine, "medecin")
+    if patient is None:
+        raise SystemExit("the demo territory has no patient known in three establishments in medecin's care team")
+    return patient
 
 
 def composition(engine, patient: str) -> dict[str, int]:
@@ -178,8 +163,7 @@ def pages(engine, patient: str) -> list[Page]:
         document = db.scalar(select(Resource.fhir_id).where(
             Resource.ght_patient_id == patient, Resource.resource_type == "DocumentReference").order_by(Resource.id))
         item = db.scalar(select(ReviewItem.id).where(ReviewItem.status == "open").order_by(ReviewItem.id))
-        outside = next(p for p in db.scalars(select(LocalIdentity.patient_id).distinct().limit(300))
-                       if not _may_read(engine, db, "medecin", p))
+    outside = showcase.outside_care_team(engine, "medecin")
     born = identity.birth_date.isoformat()
     year_ago = (date.today() - timedelta(days=365)).isoformat()
     found = [

@@ -14,10 +14,15 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from sqlalchemy import select
 
 from ght.config import Settings
+from ght.db.engine import session_factory
+from ght.demo import showcase
 from ght.demo.bootstrap import SilentProgress, start_demo
+from ght.directory.models import Establishment
 from ght.directory.seed import DEMO_PASSWORD
+from ght.identity.models import LocalIdentity
 from support import LiveServer, free_port
 
 CHROMIUM = os.environ.get("GHT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -104,3 +109,17 @@ def screenshot():
         return path
 
     return take
+
+
+@pytest.fixture(scope="module")
+def patients(demo_engine):
+    """A patient known in three establishments whose record `medecin` may open, with records from
+    all three; and a patient `medecin` may not open."""
+    chosen = showcase.known_in_three(demo_engine, "medecin")
+    assert chosen, "the demo territory has no patient known in three establishments in medecin's care team"
+    with session_factory(demo_engine)() as db:
+        identity = db.scalars(select(LocalIdentity).where(LocalIdentity.patient_id == chosen)).first()
+        names = sorted(db.scalars(select(Establishment.short_name).join(
+            LocalIdentity, LocalIdentity.establishment_id == Establishment.id).where(LocalIdentity.patient_id == chosen)))
+        return {"known": chosen, "birth_name": identity.birth_name, "given": identity.first_given_name,
+                "establishments": names, "outside": showcase.outside_care_team(demo_engine, "medecin")}

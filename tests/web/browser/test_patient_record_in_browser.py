@@ -6,50 +6,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from playwright.sync_api import expect
-from sqlalchemy import func, select
-
-from ght.access.facts import AccessRules
-from ght.access.gate import Gate
-from ght.access.policy import ANY_SOURCE, Target
-from ght.access.subject import subject_of_account
-from ght.audit.trail import Action, Door
-from ght.db.engine import session_factory
-from ght.directory.models import Account, Establishment
-from ght.identity.models import LocalIdentity
-from ght.record.models import Resource
-
-
-def _decide(engine, db, username: str, patient: str) -> bool:
-    account = db.scalar(select(Account).where(Account.username == username))
-    gate = Gate(engine, db, subject_of_account(account), Door.WEB, rules=AccessRules())
-    return gate.decide(Action.READ, Target("Observation", patient, ANY_SOURCE)).allowed
-
-
-@pytest.fixture(scope="module")
-def patients(demo_engine):
-    """A patient known in three establishments whose record `medecin` may open, with records from
-    all three; and a patient `medecin` may not open."""
-    with session_factory(demo_engine)() as db:
-        several = db.execute(select(LocalIdentity.patient_id).where(LocalIdentity.active.is_(True))
-                             .group_by(LocalIdentity.patient_id)
-                             .having(func.count(func.distinct(LocalIdentity.establishment_id)) >= 3)).scalars().all()
-        chosen = None
-        for patient in several:
-            sources = set(db.scalars(select(Resource.source_establishment_id).where(
-                Resource.ght_patient_id == patient, Resource.resource_type == "Encounter")))
-            if len(sources) >= 3 and _decide(demo_engine, db, "medecin", patient):
-                chosen = patient
-                break
-        assert chosen, "the demo territory has no patient known in three establishments in medecin's care team"
-        outside = next(p for p in db.scalars(select(LocalIdentity.patient_id).distinct().limit(300))
-                       if not _decide(demo_engine, db, "medecin", p))
-        identity = db.scalars(select(LocalIdentity).where(LocalIdentity.patient_id == chosen)).first()
-        names = sorted(db.scalars(select(Establishment.short_name).join(
-            LocalIdentity, LocalIdentity.establishment_id == Establishment.id).where(LocalIdentity.patient_id == chosen)))
-        return {"known": chosen, "birth_name": identity.birth_name, "given": identity.first_given_name,
-                "establishments": names, "outside": outside}
 
 
 def test_search_and_open_a_patient_known_in_three_establishments(open_as, patients, screenshot):
