@@ -15,12 +15,17 @@ other scenarios read), read by id, search by patient, search by identifier, each
 --seconds (ingest: until --resources exist); then the same queries through psycopg alone
 (--clients connections), and `Patient/$everything` for a patient with 2,000 resources from 5
 establishments (median of 5).
+
+The access trace is watched all along (issue 5: "the trace sustains the API's full write
+rate"): for each scenario, the entries appended against the requests made, and the sealer's
+backlog (entries not yet chained), its maximum and what is left at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import random
@@ -31,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -248,7 +254,55 @@ def check(response: httpx.Response) -> None:
         raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
 
 
-async def api_scenarios(base: str, token: str, dsn: str, args, identities: list[tuple[int, str, int]]):
+class TraceWatch:
+    """The access trace while the API is under load (issue 5: the trace sustains the API's full
+    write rate): a thread of its own reads, every 0.2 s, the last entry's id (entries appended)
+    and the sealer's backlog (entries not yet chained, on the partial index the sealer reads).
+    `scenario(name)` brackets one scenario; `drain()` waits for the backlog to be sealed."""
+
+    def __init__(self, dsn: str) -> None:
+        self.connection = psycopg.connect(dsn, autocommit=True)
+        self.lock = threading.Lock()
+        self.backlog_max = 0
+        self.rows: dict[str, dict] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> tuple[int, int]:
+        with self.lock:
+            last, = self.connection.execute("SELECT coalesce(max(id), 0) FROM audit_entry").fetchone()
+            backlog, = self.connection.execute("SELECT count(*) FROM audit_entry WHERE chain_seq IS NULL").fetchone()
+        return last, backlog
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.2):
+            self.backlog_max = max(self.backlog_max, self._read()[1])
+
+    @contextlib.contextmanager
+    def scenario(self, name: str, requests=lambda: 0):
+        first, _ = self._read()
+        self.backlog_max = 0
+        started = time.perf_counter()
+        yield
+        elapsed = time.perf_counter() - started
+        last, backlog = self._read()
+        self.rows[name] = {"entries": last - first, "rate": (last - first) / elapsed, "requests": requests(),
+                           "backlog_max": max(self.backlog_max, backlog), "backlog_end": backlog}
+
+    def drain(self, seconds: float = 60) -> float:
+        started = time.perf_counter()
+        while self._read()[1] and time.perf_counter() - started < seconds:
+            time.sleep(0.05)
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.connection.close()
+
+
+async def api_scenarios(base: str, token: str, dsn: str, args, identities: list[tuple[int, str, int]], watch: TraceWatch):
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
 
     # aiohttp rather than httpx here: its client costs about a third of httpx's CPU per request,
@@ -299,9 +353,10 @@ async def api_scenarios(base: str, token: str, dsn: str, args, identities: list[
                 return BUNDLE
 
             # The whole ingest is timed (not --seconds): it creates the data the reads need.
-            results["transaction ingest"] = (await drive(args.clients, 1e9, ingest,
-                                                         stop_when=lambda: _exhausted(counter))).line(
-                "transaction ingest", "resources")
+            with watch.scenario("transaction ingest", lambda: _requests(results["transaction ingest"])):
+                results["transaction ingest"] = (await drive(args.clients, 1e9, ingest,
+                                                             stop_when=lambda: _exhausted(counter))).line(
+                    "transaction ingest", "resources")
             print(_format(results["transaction ingest"]), flush=True)
         # Fresh planner statistics, as autovacuum would leave them on a live base: right after a
         # bulk ingest they are stale, and the patient search plan scans the whole type index.
@@ -327,7 +382,8 @@ async def api_scenarios(base: str, token: str, dsn: str, args, identities: list[
                 return 1
 
             one = {"read by id": read, "search by patient": by_patient, "search by identifier": by_identifier}[name]
-            results[name] = (await drive(args.clients, args.seconds, one)).line(name)
+            with watch.scenario(name, lambda: _requests(results[name])):
+                results[name] = (await drive(args.clients, args.seconds, one)).line(name)
             print(_format(results[name]), flush=True)
             if name == "read by id":
                 # The latency target at the target rate: with 50 clients each sending its next
@@ -339,6 +395,10 @@ async def api_scenarios(base: str, token: str, dsn: str, args, identities: list[
                 results[paced] = (await drive_paced(args.clients, args.seconds, rate, read)).line(paced)
                 print(_format(results[paced]), flush=True)
     return results, observations, with_data, observation_numbers
+
+
+def _requests(line: dict) -> int:
+    return line["requests"] + line["errors"]
 
 
 def _exhausted(counter) -> bool:
@@ -488,6 +548,20 @@ def _format(r: dict) -> str:
             f"errors {r['errors']}" + (f"  ({r['first_error']})" if r["errors"] else ""))
 
 
+def trace_report(rows: dict, drained: float, api: dict) -> None:
+    """Entries appended per scenario against the requests made (a read: one entry; a bundle of
+    ingest: one per patient it writes to), and the sealer's backlog."""
+    print("\n| scenario | API rate | requests | trace entries appended | per request | entries/s | "
+          "sealer backlog, max | at the end |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, row in rows.items():
+        a = api[name]
+        print(f"| {name} | {a['rate']:,.0f} {a['unit']}/s | {row['requests']:,} | {row['entries']:,} | "
+              f"{row['entries'] / max(row['requests'], 1):.2f} | {row['rate']:,.0f} | "
+              f"{row['backlog_max']:,} | {row['backlog_end']:,} |")
+    print(f"backlog sealed {drained:.1f} s after the last scenario")
+
+
 def report(api: dict, raw: dict, every: dict, args, setup: dict) -> None:
     print("\n| scenario | API | p50 ms | p99 ms | errors | raw psycopg | API / raw | target | met |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -559,7 +633,13 @@ def main() -> None:
                      "setup_s": time.perf_counter() - started}
             print(f"set-up: {args.patients} persons, {len(identities)} identities in {setup['setup_s']:.0f} s; "
                   f"server {base}", flush=True)
-            api, observations, with_data, numbers = asyncio.run(api_scenarios(base, token, dsn, args, identities))
+            watch = TraceWatch(dsn)
+            try:
+                api, observations, with_data, numbers = asyncio.run(api_scenarios(base, token, dsn, args, identities, watch))
+                drained = watch.drain()
+            finally:
+                watch.close()
+            trace_report(watch.rows, drained, api)
             every = everything(base, token, dsn)
             print(f"$everything: median {every['median_ms']:.0f} ms ({every})", flush=True)
             stop_server(server)  # its connections would count against the raw run's
