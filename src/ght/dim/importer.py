@@ -143,6 +143,28 @@ def parse_file(data: bytes, year: int, month: int, db: Session) -> tuple:
     return layout, place[0], place[1], rums, report
 
 
+def _rows(rums: list, import_id: int, traits: dict, keys: dict, linker: Linker) -> tuple:
+    """(RUM rows, act rows, linked RUM count, distinct RSS) to store, in RUM_COLUMNS and
+    ACT_COLUMNS order."""
+    rum_rows, act_rows, linked, stays = [], [], 0, set()
+    link = linker.link
+    for rum in rums:
+        v = rum.values
+        stays.add(v["rss"])
+        found = traits.get(v["nas"])
+        patient, method = link(found, v["naissance"], v["sexe"])
+        linked += patient is not None
+        rum_rows.append((import_id, rum.line, v["rss"], v["nas"], v["rum"], found.ipp if found else None,
+                         patient, method, keys.get(v["nas"]), v["naissance"], v["sexe"], v["um"],
+                         v["date_entree"], v["mode_entree"], v["provenance"], v["date_sortie"],
+                         v["mode_sortie"], v["destination"], v["residence"], v["seances"] or 0, v["dp"],
+                         v["dr"], " ".join(rum.das), v.get("ghm") or ""))
+        for position, act in enumerate(rum.acts, 1):
+            act_rows.append((import_id, rum.line, position, act.date, act.code, act.phase, act.activite,
+                             act.executions))
+    return rum_rows, act_rows, linked, stays
+
+
 def import_file(engine: Engine, data: bytes, filename: str, year: int, month: int, *, actor: str,
                 sources: Sources = Sources(), var_dir: Path | None = None,
                 progress: Progress | None = None) -> ImportResult:
@@ -171,21 +193,7 @@ def import_file(engine: Engine, data: bytes, filename: str, year: int, month: in
                            imported_by=actor[:64])
         db.add(record)
         db.flush()
-        rum_rows, act_rows, linked, stays = [], [], 0, set()
-        for rum in rums:
-            v = rum.values
-            stays.add(v["rss"])
-            found = traits.get(v["nas"])
-            patient, method = linker.link(found, v["naissance"], v["sexe"])
-            linked += patient is not None
-            rum_rows.append((record.id, rum.line, v["rss"], v["nas"], v["rum"], found.ipp if found else None,
-                             patient, method, keys.get(v["nas"]), v["naissance"], v["sexe"], v["um"],
-                             v["date_entree"], v["mode_entree"], v["provenance"], v["date_sortie"],
-                             v["mode_sortie"], v["destination"], v["residence"], v["seances"] or 0, v["dp"],
-                             v["dr"], " ".join(rum.das), v.get("ghm") or ""))
-            for position, act in enumerate(rum.acts, 1):
-                act_rows.append((record.id, rum.line, position, act.date, act.code, act.phase, act.activite,
-                                 act.executions))
+        rum_rows, act_rows, linked, stays = _rows(rums, record.id, traits, keys, linker)
         record.stays, record.linked = len(stays), linked
         db.flush()
         connection = db.connection()

@@ -65,6 +65,9 @@ _CIM10 = re.compile(r"[A-Z][0-9]{2}[0-9A-Z+]{0,5}")
 _CCAM = re.compile(r"[A-Z]{4}[0-9]{3}")
 _HEADS = frozenset(f"{letter}{n:02d}" for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for n in range(100)
                    if fmt.cim10_chapter(f"{letter}{n:02d}"))
+# The letter-and-two-digit heads outside every chapter, refused by the patterns' lookahead.
+_OUTSIDE_CHAPTERS = "|".join(f"{letter}{n:02d}" for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for n in range(100)
+                             if f"{letter}{n:02d}" not in _HEADS)
 _DATES: dict[str, date | None] = {}
 
 
@@ -137,7 +140,7 @@ def _pattern(f: Field) -> str:
     elif f.kind is Kind.CODE:
         body = "|".join(re.escape(c.ljust(n)) for c in sorted(f.codes) if c)
     elif f.kind is Kind.CIM10:
-        body = "[A-Z][0-9]{2}" + _padded("[0-9A-Z+]", n - 3, 0)
+        body = f"(?!{_OUTSIDE_CHAPTERS})[A-Z][0-9]{{2}}" + _padded("[0-9A-Z+]", n - 3, 0)
     elif f.kind is Kind.CCAM:
         body = "[A-Z]{4}[0-9]{3}"
     else:
@@ -147,6 +150,8 @@ def _pattern(f: Field) -> str:
 
 
 _ACT_PATTERN = re.compile("".join(_pattern(f) for f in ACT))
+# Any number of DAS and DAD zones, each a CIM-10 code (left-aligned, required).
+_DIAGNOSES = re.compile(f"{_pattern(Field('diagnostic', 'Diagnostic', 1, DIAGNOSIS_LENGTH, Kind.CIM10, True))}*")
 
 
 class Parser:
@@ -162,8 +167,14 @@ class Parser:
         self.layout = layout
         self.report = Report()
         self.fields = layout.fields
-        self._fixed = re.compile("".join(_pattern(f) for f in self.fields))
-        self._kept = [(f, f.start - 1, f.end) for f in self.fields if f.name in self.KEPT]
+        kept = [f for f in self.fields if f.name in self.KEPT]
+        # The whole-line pattern captures the kept fields, in the layout's order: one match
+        # checks every field of the fixed part and slices the kept ones at once.
+        self._fixed = re.compile("".join(f"({_pattern(f)})" if f.name in self.KEPT else _pattern(f)
+                                         for f in self.fields))
+        self._names = tuple(f.name for f in kept)
+        self._dates = tuple(i for i, f in enumerate(kept) if f.kind is Kind.DATE)
+        self._ints = tuple(i for i, f in enumerate(kept) if f.kind is Kind.INT)
 
     # ------------------------------------------------------------------------------ one line
 
@@ -174,27 +185,22 @@ class Parser:
         if len(line) < layout.fixed_length:
             self._length_error(number, len(line), layout.fixed_length, complete, "partie fixe")
             return None
-        if self._fixed.match(line):
-            values = {}
-            for f, a, b in self._kept:
-                raw = line[a:b]
-                kind = f.kind
-                if kind is Kind.DATE:
-                    value = parse_date(raw)
-                    if value is None and raw.strip():
-                        return self._slow(number, line, complete)
-                elif kind is Kind.INT:
-                    value = int(raw) if raw != " " * len(raw) else None
-                else:
-                    value = raw.strip()
-                values[f.name] = value
-            for name in ("dp", "dr"):
-                code = values[name]
-                if code and code[:3] not in _HEADS:
-                    return self._slow(number, line, complete)
-        else:
+        matched = self._fixed.match(line)
+        if matched is None:
             return self._slow(number, line, complete)
-        return self._variable(number, line, values, complete)
+        values = list(map(str.strip, matched.groups()))
+        for index in self._dates:  # eight digits or blank (the pattern): a real day?
+            text = values[index]
+            if text:
+                value = parse_date(text)
+                if value is None:
+                    return self._slow(number, line, complete)
+                values[index] = value
+            else:
+                values[index] = None
+        for index in self._ints:
+            values[index] = int(values[index]) if values[index] else None
+        return self._variable(number, line, dict(zip(self._names, values)), complete)
 
     def _slow(self, number: int, line: str, complete: bool) -> Rum | None:
         values, bad = {}, False
@@ -222,26 +228,42 @@ class Parser:
             self._length_error(number, len(line), expected, complete, detail)
             return None
         rum = Rum(number, values)
-        position, bad = layout.fixed_length, False
-        for kind, count in (("DAS", das_n), ("DAD", dad_n)):
-            for index in range(count):
-                code = line[position:position + DIAGNOSIS_LENGTH].strip()
-                position += DIAGNOSIS_LENGTH
-                reason = "obligatoire, non renseigné" if not code else check_cim10(code)
-                if reason:
-                    self.report.add(number, f"{kind} n° {index + 1}", reason)
-                    bad = True
-                elif kind == "DAS":
-                    rum.das.append(code)
-        for index in range(acts_n):
-            zone = line[position:position + ACT_LENGTH]
-            position += ACT_LENGTH
-            act = self._act(number, index + 1, zone)
+        diagnoses_end = layout.fixed_length + DIAGNOSIS_LENGTH * (das_n + dad_n)
+        diagnoses_ok = self._diagnoses(number, line[layout.fixed_length:diagnoses_end], das_n, rum.das)
+        acts_ok = self._acts(number, line[diagnoses_end:], rum.acts)
+        return rum if diagnoses_ok and acts_ok else None
+
+    def _diagnoses(self, number: int, zone: str, das_n: int, das: list[str]) -> bool:
+        """The DAS then the DAD of `zone` (8 characters each): the DAS appended to `das`;
+        False after reporting the errors."""
+        if _DIAGNOSES.fullmatch(zone):
+            das.extend([zone[i:i + DIAGNOSIS_LENGTH].rstrip() for i in range(0, das_n * DIAGNOSIS_LENGTH,
+                                                                             DIAGNOSIS_LENGTH)])
+            return True
+        ok = True
+        codes = [zone[i:i + DIAGNOSIS_LENGTH] for i in range(0, len(zone), DIAGNOSIS_LENGTH)]
+        for index, code in enumerate(codes):
+            kind, rank = ("DAS", index + 1) if index < das_n else ("DAD", index - das_n + 1)
+            code = code.strip()
+            reason = "obligatoire, non renseigné" if not code else check_cim10(code)
+            if reason:
+                self.report.add(number, f"{kind} n° {rank}", reason)
+                ok = False
+            elif kind == "DAS":
+                das.append(code)
+        return ok
+
+    def _acts(self, number: int, zone: str, acts: list[Act]) -> bool:
+        """The act zones of `zone` (29 characters each) appended to `acts`; False after
+        reporting the errors."""
+        ok = True
+        for rank, position in enumerate(range(0, len(zone), ACT_LENGTH), 1):
+            act = self._act(number, rank, zone[position:position + ACT_LENGTH])
             if act is None:
-                bad = True
+                ok = False
             else:
-                rum.acts.append(act)
-        return None if bad else rum
+                acts.append(act)
+        return ok
 
     def _act(self, number: int, index: int, zone: str) -> Act | None:
         if _ACT_PATTERN.fullmatch(zone):
