@@ -4,6 +4,7 @@ processor first, so they are stored exactly as an ORM insert would store them.""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import repeat
@@ -102,6 +103,35 @@ def bulk_insert(connection: Connection, table: Table, rows: list, chunk: int = 5
 
 
 @contextmanager
+def load_cache(connection: Connection) -> Iterator[None]:
+    """On SQLite, a large page cache for the statements of a load (the default 2 MB makes
+    every insert into a large index go through page recycling); nothing elsewhere."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    previous_cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size = -{_LOAD_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous_cache)}")
+
+
+@contextmanager
+def without_cyclic_gc() -> Iterator[None]:
+    """Python's cyclic garbage collector paused during a load that builds millions of small
+    containers (rows, values) none of which forms a cycle: each collection would walk them
+    all again. Reference counting still frees them; the collector resumes afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@contextmanager
 def bulk_load(connection: Connection, tables: Iterable[Table]) -> Iterator[None]:
     """Around the bulk inserts of an initial load into empty tables: their secondary indexes
     are dropped, then built once from the loaded rows (a sort, instead of one B-tree insert per
@@ -110,14 +140,9 @@ def bulk_load(connection: Connection, tables: Iterable[Table]) -> Iterator[None]
     every row is still checked as it arrives; nothing is made less durable."""
     tables = list(tables)
     indexes = [index for table in tables for index in sorted(table.indexes, key=lambda i: i.name or "")]
-    sqlite = connection.dialect.name == "sqlite"
-    if sqlite:
-        previous_cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
-        connection.exec_driver_sql(f"PRAGMA cache_size = -{_LOAD_CACHE_KIB}")
-    for index in indexes:
-        index.drop(connection)
-    yield
-    for index in indexes:
-        index.create(connection)
-    if sqlite:
-        connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous_cache)}")
+    with load_cache(connection):
+        for index in indexes:
+            index.drop(connection)
+        yield
+        for index in indexes:
+            index.create(connection)

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from ght.db.bulk import bulk_insert
+from ght.db.bulk import bulk_insert, load_cache, without_cyclic_gc
 from ght.db.engine import session_factory
 from ght.dim import mirror
 from ght.dim.linkage import Linker, read_chaining_keys, read_correspondence
@@ -168,8 +168,16 @@ def _rows(rums: list, import_id: int, traits: dict, keys: dict, linker: Linker) 
 def import_file(engine: Engine, data: bytes, filename: str, year: int, month: int, *, actor: str,
                 sources: Sources = Sources(), var_dir: Path | None = None,
                 progress: Progress | None = None) -> ImportResult:
+    """Check `data` whole (ImportRefused lists every error), then store it in one transaction,
+    replacing the period, and mirror it to Parquet under `var_dir`."""
     if not 1 <= month <= 12:
         raise ValueError("mois de 1 à 12")
+    with without_cyclic_gc():  # a million RUMs are millions of small objects, none in a cycle
+        return _import(engine, data, filename, year, month, actor, sources, var_dir, progress)
+
+
+def _import(engine: Engine, data: bytes, filename: str, year: int, month: int, actor: str, sources: Sources,
+            var_dir: Path | None, progress: Progress | None) -> ImportResult:
     with session_factory(engine)() as db:
         layout, establishment, site, rums, report = parse_file(data, year, month, db)
         traits = read_correspondence(sources.correspondence, report) if sources.correspondence else {}
@@ -197,8 +205,9 @@ def import_file(engine: Engine, data: bytes, filename: str, year: int, month: in
         record.stays, record.linked = len(stays), linked
         db.flush()
         connection = db.connection()
-        bulk_insert(connection, DimRum.__table__, rum_rows, columns=RUM_COLUMNS)
-        bulk_insert(connection, DimAct.__table__, act_rows, columns=ACT_COLUMNS)
+        with load_cache(connection):
+            bulk_insert(connection, DimRum.__table__, rum_rows, columns=RUM_COLUMNS)
+            bulk_insert(connection, DimAct.__table__, act_rows, columns=ACT_COLUMNS)
         db.commit()
         result = ImportResult(record.id, finess, establishment.short_name, layout.title, len(rums), len(stays),
                               len(act_rows), linked, previous is not None)

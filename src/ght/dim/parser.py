@@ -150,8 +150,13 @@ def _pattern(f: Field) -> str:
 
 
 _ACT_PATTERN = re.compile("".join(_pattern(f) for f in ACT))
-# Any number of DAS and DAD zones, each a CIM-10 code (left-aligned, required).
-_DIAGNOSES = re.compile(f"{_pattern(Field('diagnostic', 'Diagnostic', 1, DIAGNOSIS_LENGTH, Kind.CIM10, True))}*")
+# A DAS or DAD zone: a CIM-10 code (left-aligned, required); any number of them.
+_DIAGNOSIS_PATTERN = _pattern(Field("diagnostic", "Diagnostic", 1, DIAGNOSIS_LENGTH, Kind.CIM10, True))
+_DIAGNOSES = re.compile(f"{_DIAGNOSIS_PATTERN}*")
+# An act zone capturing what is kept of it (ght.dim.parser.Act).
+_CAPTURED_ACT = "".join(f"({_pattern(f)})" if f.name in ("date", "code", "phase", "activite", "executions")
+                        else _pattern(f) for f in ACT)
+MAX_PATTERNS = 256  # whole-line patterns compiled per file (one per combination of counts)
 
 
 class Parser:
@@ -168,39 +173,91 @@ class Parser:
         self.report = Report()
         self.fields = layout.fields
         kept = [f for f in self.fields if f.name in self.KEPT]
-        # The whole-line pattern captures the kept fields, in the layout's order: one match
+        # The fixed part's pattern captures the kept fields, in the layout's order: one match
         # checks every field of the fixed part and slices the kept ones at once.
-        self._fixed = re.compile("".join(f"({_pattern(f)})" if f.name in self.KEPT else _pattern(f)
-                                         for f in self.fields))
+        self._fixed_pattern = "".join(f"({_pattern(f)})" if f.name in self.KEPT else _pattern(f)
+                                      for f in self.fields)
+        self._fixed = re.compile(self._fixed_pattern)
         self._names = tuple(f.name for f in kept)
         self._dates = tuple(i for i, f in enumerate(kept) if f.kind is Kind.DATE)
         self._ints = tuple(i for i, f in enumerate(kept) if f.kind is Kind.INT)
+        counts = [layout.by_name[name] for name in ("nb_das", "nb_dad", "nb_actes")]
+        self._counts = slice(counts[0].start - 1, counts[-1].end)  # consecutive in every layout
+        self._count_ends = [f.end - counts[0].start + 1 for f in counts]
+        self._lines: dict[str, re.Pattern | None] = {}  # counts as written → whole-line pattern
 
     # ------------------------------------------------------------------------------ one line
 
     def parse(self, number: int, line: str, last: bool = False, complete: bool = True) -> Rum | None:
         """The RUM of one line (without its end of line), or None after reporting its errors.
-        `complete`: the line ended with an end of line (false for a file cut short)."""
-        layout = self.layout
-        if len(line) < layout.fixed_length:
-            self._length_error(number, len(line), layout.fixed_length, complete, "partie fixe")
+        `complete`: the line ended with an end of line (false for a file cut short).
+
+        The common case: one match of the whole-line pattern of the line's counts checks every
+        field, fixed and variable; any other line goes through `_checked`, which finds and
+        reports exactly what is wrong."""
+        if len(line) < self.layout.fixed_length:
+            self._length_error(number, len(line), self.layout.fixed_length, complete, "partie fixe")
             return None
-        matched = self._fixed.match(line)
+        written = line[self._counts]
+        whole = self._lines[written] if written in self._lines else self._line_pattern(written)
+        matched = whole.fullmatch(line) if whole is not None else None
         if matched is None:
-            return self._slow(number, line, complete)
-        values = list(map(str.strip, matched.groups()))
+            return self._checked(number, line, complete)
+        groups = matched.groups()
+        kept = len(self._names)
+        values = self._fixed_values(groups[:kept])
+        if values is None or values["version"] != self.layout.version:
+            return self._checked(number, line, complete)
+        rum = Rum(number, values)
+        das_end = kept + values["nb_das"]
+        rum.das = [code.rstrip() for code in groups[kept:das_end]]
+        acts = rum.acts
+        for start in range(das_end, len(groups), 5):  # date, code, phase, activité, réalisations
+            when = parse_date(groups[start])
+            if when is None:
+                return self._checked(number, line, complete)
+            acts.append(Act(when, groups[start + 1], groups[start + 2], groups[start + 3], int(groups[start + 4])))
+        return rum
+
+    def _line_pattern(self, written: str) -> re.Pattern | None:
+        """The pattern of a whole line of these counts (the kept fields, then each DAS, then
+        each act's date, code, phase, activité and réalisations captured); None when the
+        counts are no numbers, or past MAX_PATTERNS combinations (then `_checked` reads)."""
+        found = None
+        bounds = zip([0, *self._count_ends], self._count_ends)
+        texts = [written[a:b].strip() for a, b in bounds]
+        if all(t.isdigit() for t in texts) and len(self._lines) < MAX_PATTERNS:
+            das_n, dad_n, acts_n = map(int, texts)
+            found = re.compile(self._fixed_pattern + f"({_DIAGNOSIS_PATTERN})" * das_n
+                               + _DIAGNOSIS_PATTERN * dad_n + _CAPTURED_ACT * acts_n)
+            self._lines[written] = found
+        return found
+
+    def _fixed_values(self, texts: tuple[str, ...]) -> dict | None:
+        """The kept fields' values from their matched texts; None when a date of the right
+        form is no real day."""
+        values = list(map(str.strip, texts))
         for index in self._dates:  # eight digits or blank (the pattern): a real day?
             text = values[index]
             if text:
                 value = parse_date(text)
                 if value is None:
-                    return self._slow(number, line, complete)
+                    return None
                 values[index] = value
             else:
                 values[index] = None
         for index in self._ints:
             values[index] = int(values[index]) if values[index] else None
-        return self._variable(number, line, dict(zip(self._names, values)), complete)
+        return dict(zip(self._names, values))
+
+    def _checked(self, number: int, line: str, complete: bool) -> Rum | None:
+        """A line the whole-line pattern refused: its fixed part (by its pattern, else field by
+        field), then its variable zones zone by zone, every error reported."""
+        matched = self._fixed.match(line)
+        values = self._fixed_values(matched.groups()) if matched else None
+        if values is None:
+            return self._slow(number, line, complete)
+        return self._variable(number, line, values, complete)
 
     def _slow(self, number: int, line: str, complete: bool) -> Rum | None:
         values, bad = {}, False
