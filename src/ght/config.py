@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # created once in var/secret_key (mode 0600): a demo never runs on a well-known key and
     # sessions survive a restart. Changing it ends every open session.
     secret_key: str | None = None
+    # Key of the DIM's patient pseudonym, "<version>:<secret>" (ght.dim.pseudonym; docs/dim.md,
+    # rotation). When unset, one is created once in var/dim_pseudonym_key (mode 0600).
+    dim_pseudonym_key: str | None = None
 
     # Sessions and tokens.
     session_idle_minutes: int = Field(default=30, ge=1)  # UI session expires after inactivity

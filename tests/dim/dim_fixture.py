@@ -82,3 +82,22 @@ def territory(db) -> None:
         db.add(LocalIdentity(establishment_id=establishment.id, ipp=ipp, patient_id=patient,
                              birth_date=person["naissance"], sex="M" if person["sexe"] == "1" else "F"))
     db.commit()
+
+
+PSEUDONYM_KEY = "v1:" + "k" * 40
+
+
+def accounts(db) -> None:
+    """`dim` (the DIM physician) and `doc` (a clinician) at the CHU, committed."""
+    from ght.directory.accounts import create_account
+    from ght.directory.models import Professional
+    from ght.directory.vocab import Role
+    from support import PASSWORD
+
+    chu = db.query(Establishment).filter_by(finess_ej=CHU).one()
+    for username, role, rpps in (("dim", Role.DIM_PHYSICIAN, "10000000014"), ("doc", Role.CLINICIAN, "10000000011")):
+        professional = Professional(rpps=rpps, adeli=None, family_name=username.upper(), given_name="Test",
+                                    profession="medecin", external=False)
+        db.add(professional)
+        create_account(db, username, PASSWORD, professional, chu, [role])
+    db.commit()

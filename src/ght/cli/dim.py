@@ -27,11 +27,10 @@ def _period(value: str) -> tuple[int, int]:
 
 
 def _trace(db, action, reason: str, resource: str) -> None:
-    from ght.audit.trail import AccessEvent, Door, Outcome, Purpose, record
     from ght.cli.operator import operator
+    from ght.dim.access import trace_operation
 
-    record(db, AccessEvent(account=operator(), account_id=None, role="operator", action=action, purpose=Purpose.DIM,
-                           outcome=Outcome.ALLOWED, door=Door.CLI, resources=(resource,), reason=reason))
+    trace_operation(db, operator(), action, reason, resource)
 
 
 @app.command("import")
@@ -77,12 +76,13 @@ def import_(
 @app.command("report")
 def report(
     export_dir: Annotated[Path | None, typer.Option("--export", help="Dossier où écrire chaque tableau en CSV et Parquet")] = None,
-    nominatif: Annotated[bool, typer.Option(help="Données nominatives (médecin DIM, avec --compte)")] = False,
+    nominatif: Annotated[bool, typer.Option(help="Données nominatives (médecin DIM, avec --compte ; sinon patients pseudonymisés)")] = False,
     compte: Annotated[str | None, typer.Option(help="Compte au nom duquel le rapport est produit")] = None,
     rebuild: Annotated[bool, typer.Option(help="Réécrire d'abord le miroir Parquet depuis la base")] = False,
 ) -> None:
     """Le rapport territorial : activité, pyramide, case-mix, actes, parcours entre établissements,
-    réhospitalisations à 30 jours. Sans compte DIM : agrégats, effectifs < 10 masqués."""
+    réhospitalisations à 30 jours. Médecin DIM : patients pseudonymisés (nominatifs avec
+    --nominatif) ; sinon agrégats, effectifs < 10 masqués."""
     from sqlalchemy import select
 
     from ght.access.gate import AccessDenied, Gate
@@ -91,20 +91,21 @@ def report(
     from ght.cli import _ready_engine, _settings
     from ght.db.engine import session_factory
     from ght.dim import analysis, export, mirror
-    from ght.dim.access import open_report
+    from ght.dim.access import View, open_report, visible_tables
+    from ght.dim.pseudonym import PseudonymKeyInvalid
     from ght.directory.models import Account, Site
 
     settings = _settings()
     engine = _ready_engine(settings)
     with session_factory(engine)() as db:
-        see_all = False
+        view = View.MASKED
         if compte:
             account = db.scalars(select(Account).where(Account.username == compte)).first()
             if account is None:
                 raise typer.BadParameter(f"compte inconnu : {compte}", param_hint="--compte")
             gate = Gate(engine, db, subject_of_account(account), Door.CLI)
             try:
-                see_all = open_report(gate, "dim/report", nominative=nominatif)
+                view = open_report(gate, "dim/report", nominative=nominatif)
             except AccessDenied as denied:
                 err.print(f"[bold red]Refusé[/] : {escape(denied.reason)}")
                 sys.exit(3)
@@ -122,7 +123,11 @@ def report(
         progress.update(task, completed=1)
         tables = analysis.report(analysis.connect(settings.var_dir, sites))
         progress.update(task, completed=2)
-        shown = tables if see_all else analysis.masked(tables)
+        try:
+            shown = visible_tables(tables, view, settings)
+        except PseudonymKeyInvalid as invalid:
+            err.print(f"[bold red]Clé du pseudonyme inutilisable[/] : {escape(str(invalid))}")
+            sys.exit(1)
         if export_dir:
             export.write(shown, export_dir)
         progress.update(task, completed=3)

@@ -4,11 +4,13 @@ processor first, so they are stored exactly as an ORM insert would store them.""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from itertools import repeat
 from operator import itemgetter
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Date, Table
 
 # SQLite page cache during a load, in KiB (negative: a size, not a page count). The default
 # 2 MB makes every insert into a large table's indexes go through page recycling.
@@ -17,6 +19,15 @@ _LOAD_CACHE_KIB = 1_000_000
 
 def _converters(table: Table, columns: list[str], dialect):
     return [table.c[name].type._cached_bind_processor(dialect) for name in columns]
+
+
+def _converted(values: tuple, convert, repeats: bool) -> list:
+    """A column's values through its bind processor (None stays None); `repeats`: convert
+    each distinct value once (dates)."""
+    if not repeats:
+        return [None if value is None else convert(value) for value in values]
+    distinct = {value: None if value is None else convert(value) for value in set(values)}
+    return list(map(distinct.__getitem__, values))
 
 
 def bulk_insert(connection: Connection, table: Table, rows: list, chunk: int = 50_000,
@@ -49,18 +60,19 @@ def bulk_insert(connection: Connection, table: Table, rows: list, chunk: int = 5
         getter = tuple
     else:
         getter = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
-    converted = [(index, convert) for index, convert in enumerate(converters) if convert]
+    converted = [(index, convert, isinstance(table.c[columns[index]].type, Date))
+                 for index, convert in enumerate(converters) if convert]
 
-    def tuples(part: Iterable[dict]) -> Iterator[tuple]:
-        for row in part:
-            values = getter(row)
-            if converted:
-                values = list(values)
-                for index, convert in converted:
-                    if values[index] is not None:
-                        values[index] = convert(values[index])
-                values = tuple(values)
-            yield values + tail if tail else values
+    def tuples(part: list) -> Iterable[tuple]:
+        if not converted:
+            rows_ = part if as_tuples else map(getter, part)
+            return (values + tail for values in rows_) if tail else rows_
+        # Column by column: a date column (a load repeats its dates) converts each distinct
+        # value once.
+        by_column = list(zip(*(part if as_tuples else map(getter, part)), strict=True))
+        for index, convert, repeats in converted:
+            by_column[index] = _converted(by_column[index], convert, repeats)
+        return zip(*by_column, *map(repeat, tail)) if tail else zip(*by_column, strict=True)
 
     quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in all_columns)
     name = dialect.identifier_preparer.format_table(table)
@@ -79,16 +91,44 @@ def bulk_insert(connection: Connection, table: Table, rows: list, chunk: int = 5
             )
         return
     statement = f"INSERT INTO {name} ({quoted}) VALUES ({', '.join('?' for _ in all_columns)})"
-    ready = as_tuples and not converted and not tail  # the rows are already the parameters
     cursor = connection.connection.driver_connection.cursor()
     try:
         for start in range(0, len(rows), chunk):
             part = rows[start:start + chunk]
             # The DBAPI cursor of the connection's transaction, without SQLAlchemy's per-call
             # bookkeeping: the same statement and parameters.
-            cursor.executemany(statement, part if ready else list(tuples(part)))
+            cursor.executemany(statement, tuples(part))
     finally:
         cursor.close()
+
+
+@contextmanager
+def load_cache(connection: Connection) -> Iterator[None]:
+    """On SQLite, a large page cache for the statements of a load (the default 2 MB makes
+    every insert into a large index go through page recycling); nothing elsewhere."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    previous_cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size = -{_LOAD_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous_cache)}")
+
+
+@contextmanager
+def without_cyclic_gc() -> Iterator[None]:
+    """Python's cyclic garbage collector paused during a load that builds millions of small
+    containers (rows, values) none of which forms a cycle: each collection would walk them
+    all again. Reference counting still frees them; the collector resumes afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @contextmanager
@@ -100,14 +140,9 @@ def bulk_load(connection: Connection, tables: Iterable[Table]) -> Iterator[None]
     every row is still checked as it arrives; nothing is made less durable."""
     tables = list(tables)
     indexes = [index for table in tables for index in sorted(table.indexes, key=lambda i: i.name or "")]
-    sqlite = connection.dialect.name == "sqlite"
-    if sqlite:
-        previous_cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
-        connection.exec_driver_sql(f"PRAGMA cache_size = -{_LOAD_CACHE_KIB}")
-    for index in indexes:
-        index.drop(connection)
-    yield
-    for index in indexes:
-        index.create(connection)
-    if sqlite:
-        connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous_cache)}")
+    with load_cache(connection):
+        for index in indexes:
+            index.drop(connection)
+        yield
+        for index in indexes:
+            index.create(connection)

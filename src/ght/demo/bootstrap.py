@@ -22,6 +22,8 @@ from ght.directory.seed import (
 )
 from ght.directory.vocab import ROLE_LABELS_FR
 
+DEMO_ACTOR = "cli:ght demo"  # the account of the demo's own loads in the access trace
+
 
 def generate_and_load(
     settings: Settings,
@@ -96,7 +98,20 @@ def start_demo(settings: Settings, *, patients: int, seed: int, progress_factory
         # A demo database made before the record was loaded at start: complete it once.
         console.print("Dossier partagé vide : chargement du dossier du territoire de démonstration…")
         console.print(load_record(engine, settings.var_dir / "territory", progress_factory))
+    if _dim_is_empty(engine) and (settings.var_dir / "territory" / "pmsi").is_dir():
+        # The territory's PMSI files, for the DIM dashboard (once: a database made before
+        # the demo imported them is completed).
+        console.print(load_pmsi(engine, settings.var_dir / "territory", settings.var_dir))
     return engine
+
+
+def _dim_is_empty(engine) -> bool:
+    from sqlalchemy import select
+
+    from ght.dim.models import DimImport
+
+    with session_factory(engine)() as db:
+        return db.scalar(select(DimImport.id).limit(1)) is None
 
 
 def _record_is_empty(engine) -> bool:
@@ -169,11 +184,43 @@ def load_record(engine, territory_dir: Path, progress_factory=SilentProgress) ->
     try:
         with progress_factory() as progress:
             task = progress.add_task("Dossier partagé", total=None)
-            result = load(engine, [territory_dir / "fhir"], actor="ght demo", trace=SystemTrace(Door.CLI, "cli:ght demo"),
+            result = load(engine, [territory_dir / "fhir"], actor="ght demo", trace=SystemTrace(Door.CLI, DEMO_ACTOR),
                           progress=lambda done, total: progress.update(task, completed=done, total=total))
     except LoadError as exc:  # the demo still starts; what was loaded stays
         return f"Dossier partagé : chargement arrêté ({exc}) ; {exc.committed} ressource(s) chargée(s)."
     return result.summary()
+
+
+def load_pmsi(engine, territory_dir: Path, var_dir: Path) -> str:
+    """The territory's PMSI MCO files (pmsi/<FINESS>-<AAAAMM>.rss with their stay → IPP
+    correspondence) through the DIM's importer, as `ght dim import` imports them: each import
+    traced (door CLI, purpose DIM) and mirrored to Parquet under `var_dir`."""
+    from ght.audit.trail import Action
+    from ght.dim.access import trace_operation
+    from ght.dim.importer import ImportRefused, Sources, import_file
+
+    lines = linked = 0
+    refused = []
+    files = sorted((territory_dir / "pmsi").glob("*.rss"))
+    for path in files:
+        period = path.stem.rsplit("-", 1)[1]
+        year, month = int(period[:4]), int(period[4:])
+        correspondence = path.with_suffix(".ipp.csv")
+        sources = Sources(correspondence=correspondence.read_bytes() if correspondence.exists() else None)
+        try:
+            result = import_file(engine, path.read_bytes(), path.name, year, month, actor="ght demo",
+                                 sources=sources, var_dir=var_dir)
+        except ImportRefused as exc:  # the demo still starts; the other files are imported
+            refused.append(f"{path.name} ({exc.report.total} erreur(s), la première : {exc.report.errors[0]})")
+            continue
+        with session_factory(engine)() as db:
+            trace_operation(db, DEMO_ACTOR, Action.CREATE, f"import PMSI {result.finess} {year:04d}-{month:02d}",
+                            f"dim/import/{result.import_id}")
+            db.commit()
+        lines, linked = lines + result.lines, linked + result.linked
+    summary = (f"DIM : {len(files) - len(refused)} fichier(s) PMSI importé(s), {lines} RUM dont {linked} rattachés "
+               "à un patient du GHT.")
+    return summary + "".join(f"\n  refusé : {r}" for r in refused)
 
 
 def print_demo_accounts(console: Console) -> None:

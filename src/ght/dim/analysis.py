@@ -16,6 +16,7 @@ from ght.dim import mirror
 from ght.dim.format import CIM10_CHAPTERS
 
 COUNT, NUMBER, TEXT = "count", "number", "text"
+PATIENT = "patient"  # a GHT patient id: nominative tables only; pseudonymised, it becomes TEXT
 SMALL = 10  # counts below this are masked for every role but the DIM physician
 
 
@@ -183,8 +184,8 @@ def territorial(con) -> list[Table]:
                Column("rehospitalisations", "Réhospitalisations"),
                Column("ailleurs", "dont après un séjour dans un autre établissement"),
                Column("sejours", "Séjours de patients identifiés")], readmissions),
-        Table("reh_liste", "Réhospitalisations à 30 jours : liste nominative",
-              [Column("patient", "Patient (identifiant GHT)", TEXT), Column("premier", "Premier séjour", TEXT),
+        Table("reh_liste", "Réhospitalisations à 30 jours : liste des patients",
+              [Column("patient", "Patient (identifiant GHT)", PATIENT), Column("premier", "Premier séjour", TEXT),
                Column("sortie", "Sortie", TEXT), Column("second", "Réhospitalisation", TEXT),
                Column("entree", "Entrée", TEXT), Column("delai", "Délai (jours)", NUMBER)], listed, nominative=True),
     ]
@@ -195,7 +196,7 @@ def masked(tables: list[Table]) -> list[Table]:
     SMALL (and above zero) replaced by None (shown « < 10 »), with the averages of masked rows."""
     out = []
     for table in tables:
-        if table.nominative:
+        if table.nominative or any(c.kind == PATIENT for c in table.columns):
             continue
         rows = []
         for row in table.rows:
@@ -204,4 +205,19 @@ def masked(tables: list[Table]) -> list[Table]:
                               or (c.kind == NUMBER and small) else v
                               for c, v in zip(table.columns, row, strict=True)))
         out.append(Table(table.name, table.title, table.columns, rows))
+    return out
+
+
+def pseudonymised(tables: list[Table], pseudonymise) -> list[Table]:
+    """The DIM physician's pseudonymised report: every table, each GHT patient id replaced by
+    its keyed pseudonym (`pseudonymise`, ght.dim.pseudonym); no count masked."""
+    out = []
+    for table in tables:
+        patient = [c.kind == PATIENT for c in table.columns]
+        if not any(patient):
+            out.append(table)
+            continue
+        columns = [Column(c.name, "Patient (pseudonyme)", TEXT) if p else c for c, p in zip(table.columns, patient)]
+        rows = [tuple(pseudonymise(v) if p else v for v, p in zip(row, patient, strict=True)) for row in table.rows]
+        out.append(Table(table.name, table.title, columns, rows))
     return out

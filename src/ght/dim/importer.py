@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from ght.db.bulk import bulk_insert
+from ght.db.bulk import bulk_insert, load_cache, without_cyclic_gc
 from ght.db.engine import session_factory
 from ght.dim import mirror
 from ght.dim.linkage import Linker, read_chaining_keys, read_correspondence
@@ -143,11 +143,41 @@ def parse_file(data: bytes, year: int, month: int, db: Session) -> tuple:
     return layout, place[0], place[1], rums, report
 
 
+def _rows(rums: list, import_id: int, traits: dict, keys: dict, linker: Linker) -> tuple:
+    """(RUM rows, act rows, linked RUM count, distinct RSS) to store, in RUM_COLUMNS and
+    ACT_COLUMNS order."""
+    rum_rows, act_rows, linked, stays = [], [], 0, set()
+    link = linker.link
+    for rum in rums:
+        v = rum.values
+        stays.add(v["rss"])
+        found = traits.get(v["nas"])
+        patient, method = link(found, v["naissance"], v["sexe"])
+        linked += patient is not None
+        rum_rows.append((import_id, rum.line, v["rss"], v["nas"], v["rum"], found.ipp if found else None,
+                         patient, method, keys.get(v["nas"]), v["naissance"], v["sexe"], v["um"],
+                         v["date_entree"], v["mode_entree"], v["provenance"], v["date_sortie"],
+                         v["mode_sortie"], v["destination"], v["residence"], v["seances"] or 0, v["dp"],
+                         v["dr"], " ".join(rum.das), v.get("ghm") or ""))
+        for position, act in enumerate(rum.acts, 1):
+            act_rows.append((import_id, rum.line, position, act.date, act.code, act.phase, act.activite,
+                             act.executions))
+    return rum_rows, act_rows, linked, stays
+
+
 def import_file(engine: Engine, data: bytes, filename: str, year: int, month: int, *, actor: str,
                 sources: Sources = Sources(), var_dir: Path | None = None,
                 progress: Progress | None = None) -> ImportResult:
+    """Check `data` whole (ImportRefused lists every error), then store it in one transaction,
+    replacing the period, and mirror it to Parquet under `var_dir`."""
     if not 1 <= month <= 12:
         raise ValueError("mois de 1 à 12")
+    with without_cyclic_gc():  # a million RUMs are millions of small objects, none in a cycle
+        return _import(engine, data, filename, year, month, actor, sources, var_dir, progress)
+
+
+def _import(engine: Engine, data: bytes, filename: str, year: int, month: int, actor: str, sources: Sources,
+            var_dir: Path | None, progress: Progress | None) -> ImportResult:
     with session_factory(engine)() as db:
         layout, establishment, site, rums, report = parse_file(data, year, month, db)
         traits = read_correspondence(sources.correspondence, report) if sources.correspondence else {}
@@ -171,26 +201,13 @@ def import_file(engine: Engine, data: bytes, filename: str, year: int, month: in
                            imported_by=actor[:64])
         db.add(record)
         db.flush()
-        rum_rows, act_rows, linked, stays = [], [], 0, set()
-        for rum in rums:
-            v = rum.values
-            stays.add(v["rss"])
-            found = traits.get(v["nas"])
-            patient, method = linker.link(found, v["naissance"], v["sexe"])
-            linked += patient is not None
-            rum_rows.append((record.id, rum.line, v["rss"], v["nas"], v["rum"], found.ipp if found else None,
-                             patient, method, keys.get(v["nas"]), v["naissance"], v["sexe"], v["um"],
-                             v["date_entree"], v["mode_entree"], v["provenance"], v["date_sortie"],
-                             v["mode_sortie"], v["destination"], v["residence"], v["seances"] or 0, v["dp"],
-                             v["dr"], " ".join(rum.das), v.get("ghm") or ""))
-            for position, act in enumerate(rum.acts, 1):
-                act_rows.append((record.id, rum.line, position, act.date, act.code, act.phase, act.activite,
-                                 act.executions))
+        rum_rows, act_rows, linked, stays = _rows(rums, record.id, traits, keys, linker)
         record.stays, record.linked = len(stays), linked
         db.flush()
         connection = db.connection()
-        bulk_insert(connection, DimRum.__table__, rum_rows, columns=RUM_COLUMNS)
-        bulk_insert(connection, DimAct.__table__, act_rows, columns=ACT_COLUMNS)
+        with load_cache(connection):
+            bulk_insert(connection, DimRum.__table__, rum_rows, columns=RUM_COLUMNS)
+            bulk_insert(connection, DimAct.__table__, act_rows, columns=ACT_COLUMNS)
         db.commit()
         result = ImportResult(record.id, finess, establishment.short_name, layout.title, len(rums), len(stays),
                               len(act_rows), linked, previous is not None)

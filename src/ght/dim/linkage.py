@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,8 +25,7 @@ from ght.dim.parser import Report
 CHAINING_KEY_LENGTH = 17
 
 
-@dataclass(frozen=True, slots=True)
-class Traits:
+class Traits(NamedTuple):
     ipp: str
     birth_name: str = ""
     first_given_name: str = ""

@@ -65,6 +65,9 @@ _CIM10 = re.compile(r"[A-Z][0-9]{2}[0-9A-Z+]{0,5}")
 _CCAM = re.compile(r"[A-Z]{4}[0-9]{3}")
 _HEADS = frozenset(f"{letter}{n:02d}" for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for n in range(100)
                    if fmt.cim10_chapter(f"{letter}{n:02d}"))
+# The letter-and-two-digit heads outside every chapter, refused by the patterns' lookahead.
+_OUTSIDE_CHAPTERS = "|".join(f"{letter}{n:02d}" for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for n in range(100)
+                             if f"{letter}{n:02d}" not in _HEADS)
 _DATES: dict[str, date | None] = {}
 
 
@@ -137,7 +140,7 @@ def _pattern(f: Field) -> str:
     elif f.kind is Kind.CODE:
         body = "|".join(re.escape(c.ljust(n)) for c in sorted(f.codes) if c)
     elif f.kind is Kind.CIM10:
-        body = "[A-Z][0-9]{2}" + _padded("[0-9A-Z+]", n - 3, 0)
+        body = f"(?!{_OUTSIDE_CHAPTERS})[A-Z][0-9]{{2}}" + _padded("[0-9A-Z+]", n - 3, 0)
     elif f.kind is Kind.CCAM:
         body = "[A-Z]{4}[0-9]{3}"
     else:
@@ -147,6 +150,13 @@ def _pattern(f: Field) -> str:
 
 
 _ACT_PATTERN = re.compile("".join(_pattern(f) for f in ACT))
+# A DAS or DAD zone: a CIM-10 code (left-aligned, required); any number of them.
+_DIAGNOSIS_PATTERN = _pattern(Field("diagnostic", "Diagnostic", 1, DIAGNOSIS_LENGTH, Kind.CIM10, True))
+_DIAGNOSES = re.compile(f"{_DIAGNOSIS_PATTERN}*")
+# An act zone capturing what is kept of it (ght.dim.parser.Act).
+_CAPTURED_ACT = "".join(f"({_pattern(f)})" if f.name in ("date", "code", "phase", "activite", "executions")
+                        else _pattern(f) for f in ACT)
+MAX_PATTERNS = 256  # whole-line patterns compiled per file (one per combination of counts)
 
 
 class Parser:
@@ -162,37 +172,90 @@ class Parser:
         self.layout = layout
         self.report = Report()
         self.fields = layout.fields
-        self._fixed = re.compile("".join(_pattern(f) for f in self.fields))
-        self._kept = [(f, f.start - 1, f.end) for f in self.fields if f.name in self.KEPT]
+        kept = [f for f in self.fields if f.name in self.KEPT]
+        # The fixed part's pattern captures the kept fields, in the layout's order: one match
+        # checks every field of the fixed part and slices the kept ones at once.
+        self._fixed_pattern = "".join(f"({_pattern(f)})" if f.name in self.KEPT else _pattern(f)
+                                      for f in self.fields)
+        self._fixed = re.compile(self._fixed_pattern)
+        self._names = tuple(f.name for f in kept)
+        self._dates = tuple(i for i, f in enumerate(kept) if f.kind is Kind.DATE)
+        self._ints = tuple(i for i, f in enumerate(kept) if f.kind is Kind.INT)
+        counts = [layout.by_name[name] for name in ("nb_das", "nb_dad", "nb_actes")]
+        self._counts = slice(counts[0].start - 1, counts[-1].end)  # consecutive in every layout
+        self._count_ends = [f.end - counts[0].start + 1 for f in counts]
+        self._lines: dict[str, re.Pattern | None] = {}  # counts as written → whole-line pattern
 
     # ------------------------------------------------------------------------------ one line
 
     def parse(self, number: int, line: str, last: bool = False, complete: bool = True) -> Rum | None:
         """The RUM of one line (without its end of line), or None after reporting its errors.
-        `complete`: the line ended with an end of line (false for a file cut short)."""
-        layout = self.layout
-        if len(line) < layout.fixed_length:
-            self._length_error(number, len(line), layout.fixed_length, complete, "partie fixe")
+        `complete`: the line ended with an end of line (false for a file cut short).
+
+        The common case: one match of the whole-line pattern of the line's counts checks every
+        field, fixed and variable; any other line goes through `_checked`, which finds and
+        reports exactly what is wrong."""
+        if len(line) < self.layout.fixed_length:
+            self._length_error(number, len(line), self.layout.fixed_length, complete, "partie fixe")
             return None
-        if self._fixed.match(line):
-            values = {}
-            for f, a, b in self._kept:
-                raw = line[a:b]
-                kind = f.kind
-                if kind is Kind.DATE:
-                    value = parse_date(raw)
-                    if value is None and raw.strip():
-                        return self._slow(number, line, complete)
-                elif kind is Kind.INT:
-                    value = int(raw) if raw != " " * len(raw) else None
-                else:
-                    value = raw.strip()
-                values[f.name] = value
-            for name in ("dp", "dr"):
-                code = values[name]
-                if code and code[:3] not in _HEADS:
-                    return self._slow(number, line, complete)
-        else:
+        written = line[self._counts]
+        whole = self._lines[written] if written in self._lines else self._line_pattern(written)
+        matched = whole.fullmatch(line) if whole is not None else None
+        if matched is None:
+            return self._checked(number, line, complete)
+        groups = matched.groups()
+        kept = len(self._names)
+        values = self._fixed_values(groups[:kept])
+        if values is None or values["version"] != self.layout.version:
+            return self._checked(number, line, complete)
+        rum = Rum(number, values)
+        das_end = kept + values["nb_das"]
+        rum.das = [code.rstrip() for code in groups[kept:das_end]]
+        acts = rum.acts
+        for start in range(das_end, len(groups), 5):  # date, code, phase, activité, réalisations
+            when = parse_date(groups[start])
+            if when is None:
+                return self._checked(number, line, complete)
+            acts.append(Act(when, groups[start + 1], groups[start + 2], groups[start + 3], int(groups[start + 4])))
+        return rum
+
+    def _line_pattern(self, written: str) -> re.Pattern | None:
+        """The pattern of a whole line of these counts (the kept fields, then each DAS, then
+        each act's date, code, phase, activité and réalisations captured); None when the
+        counts are no numbers, or past MAX_PATTERNS combinations (then `_checked` reads)."""
+        found = None
+        bounds = zip([0, *self._count_ends], self._count_ends)
+        texts = [written[a:b].strip() for a, b in bounds]
+        if all(t.isdigit() for t in texts) and len(self._lines) < MAX_PATTERNS:
+            das_n, dad_n, acts_n = map(int, texts)
+            found = re.compile(self._fixed_pattern + f"({_DIAGNOSIS_PATTERN})" * das_n
+                               + _DIAGNOSIS_PATTERN * dad_n + _CAPTURED_ACT * acts_n)
+            self._lines[written] = found
+        return found
+
+    def _fixed_values(self, texts: tuple[str, ...]) -> dict | None:
+        """The kept fields' values from their matched texts; None when a date of the right
+        form is no real day."""
+        values = list(map(str.strip, texts))
+        for index in self._dates:  # eight digits or blank (the pattern): a real day?
+            text = values[index]
+            if text:
+                value = parse_date(text)
+                if value is None:
+                    return None
+                values[index] = value
+            else:
+                values[index] = None
+        for index in self._ints:
+            values[index] = int(values[index]) if values[index] else None
+        return dict(zip(self._names, values))
+
+    def _checked(self, number: int, line: str, complete: bool) -> Rum | None:
+        """A line the whole-line pattern refused: its fixed part (by its pattern, else field by
+        field), then its variable zones zone by zone, every error reported."""
+        matched = self._fixed.match(line)
+        values = self._fixed_values(matched.groups()) if matched else None
+        if values is None:
             return self._slow(number, line, complete)
         return self._variable(number, line, values, complete)
 
@@ -222,26 +285,42 @@ class Parser:
             self._length_error(number, len(line), expected, complete, detail)
             return None
         rum = Rum(number, values)
-        position, bad = layout.fixed_length, False
-        for kind, count in (("DAS", das_n), ("DAD", dad_n)):
-            for index in range(count):
-                code = line[position:position + DIAGNOSIS_LENGTH].strip()
-                position += DIAGNOSIS_LENGTH
-                reason = "obligatoire, non renseigné" if not code else check_cim10(code)
-                if reason:
-                    self.report.add(number, f"{kind} n° {index + 1}", reason)
-                    bad = True
-                elif kind == "DAS":
-                    rum.das.append(code)
-        for index in range(acts_n):
-            zone = line[position:position + ACT_LENGTH]
-            position += ACT_LENGTH
-            act = self._act(number, index + 1, zone)
+        diagnoses_end = layout.fixed_length + DIAGNOSIS_LENGTH * (das_n + dad_n)
+        diagnoses_ok = self._diagnoses(number, line[layout.fixed_length:diagnoses_end], das_n, rum.das)
+        acts_ok = self._acts(number, line[diagnoses_end:], rum.acts)
+        return rum if diagnoses_ok and acts_ok else None
+
+    def _diagnoses(self, number: int, zone: str, das_n: int, das: list[str]) -> bool:
+        """The DAS then the DAD of `zone` (8 characters each): the DAS appended to `das`;
+        False after reporting the errors."""
+        if _DIAGNOSES.fullmatch(zone):
+            das.extend([zone[i:i + DIAGNOSIS_LENGTH].rstrip() for i in range(0, das_n * DIAGNOSIS_LENGTH,
+                                                                             DIAGNOSIS_LENGTH)])
+            return True
+        ok = True
+        codes = [zone[i:i + DIAGNOSIS_LENGTH] for i in range(0, len(zone), DIAGNOSIS_LENGTH)]
+        for index, code in enumerate(codes):
+            kind, rank = ("DAS", index + 1) if index < das_n else ("DAD", index - das_n + 1)
+            code = code.strip()
+            reason = "obligatoire, non renseigné" if not code else check_cim10(code)
+            if reason:
+                self.report.add(number, f"{kind} n° {rank}", reason)
+                ok = False
+            elif kind == "DAS":
+                das.append(code)
+        return ok
+
+    def _acts(self, number: int, zone: str, acts: list[Act]) -> bool:
+        """The act zones of `zone` (29 characters each) appended to `acts`; False after
+        reporting the errors."""
+        ok = True
+        for rank, position in enumerate(range(0, len(zone), ACT_LENGTH), 1):
+            act = self._act(number, rank, zone[position:position + ACT_LENGTH])
             if act is None:
-                bad = True
+                ok = False
             else:
-                rum.acts.append(act)
-        return None if bad else rum
+                acts.append(act)
+        return ok
 
     def _act(self, number: int, index: int, zone: str) -> Act | None:
         if _ACT_PATTERN.fullmatch(zone):

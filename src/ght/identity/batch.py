@@ -4,11 +4,9 @@ the online matcher, cluster under the INS rules, and store the result."""
 
 from __future__ import annotations
 
-import gc
 import math
 import re
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -19,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ght.db.base import utcnow
-from ght.db.bulk import bulk_insert, bulk_load
+from ght.db.bulk import bulk_insert, bulk_load, without_cyclic_gc
 from ght.directory.models import Establishment
 from ght.identity.comparisons import COMPARISONS, VETO_LEVELS
 from ght.identity.csvio import CsvProblem, Row
@@ -270,23 +268,8 @@ def link_rows(db: Session, path: Path, rows: list[Row], *, actor: str, register_
               train: bool = True, progress: Progress | None = None) -> tuple[list[str], Linkage, dict]:
     """Link the rows of a file into an empty identity base; returns patient ids, linkage, parameters."""
     step = progress or (lambda name, done, total: None)
-    with _no_cyclic_gc():
+    with without_cyclic_gc():  # millions of rows, traits, features: none in a cycle
         return _link_rows(db, path, rows, actor=actor, register_unknown=register_unknown, train=train, step=step)
-
-
-@contextmanager
-def _no_cyclic_gc():
-    """The batch holds millions of small objects (rows, traits, features, tuples to insert) and
-    creates no reference cycles worth collecting: each full pass of Python's cyclic collector
-    walks them all, again and again as they pile up. Reference counting still frees everything; the collector is switched
-    back on (if it was on) when the batch ends, and then runs as usual."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _link_rows(db: Session, path: Path, rows: list[Row], *, actor: str, register_unknown: bool,

@@ -1,6 +1,6 @@
 """The DIM dashboard (French UI): the territorial report with inline SVG bar charts, through
-the request's gate (ght.dim.access): nominative for the DIM physician, masked aggregates for
-every other role; one trace entry per page."""
+the request's gate (ght.dim.access): pseudonymised for the DIM physician (nominative when asked
+for), masked aggregates for every other role; one trace entry per page."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from ght.access.gate import AccessDenied
 from ght.dim import analysis
-from ght.dim.access import open_report
+from ght.dim.access import open_report, visible_tables
+from ght.dim.pseudonym import PseudonymKeyInvalid
 from ght.directory.models import Site
 from ght.api.deps import get_settings
 from ght.web.pages import render
@@ -30,14 +31,19 @@ def bars(table: analysis.Table) -> list[dict]:
 @router.get("/dim")
 def dashboard(request: Request, nominatif: bool = False, page: Page = Depends(ui_page)):
     try:
-        see_all = open_report(page.gate, "/dim", nominative=nominatif)
+        view = open_report(page.gate, "/dim", nominative=nominatif)
     except AccessDenied as denied:
         page.db.commit()
         return render(request, "dim/dashboard.html", page.auth, status.HTTP_403_FORBIDDEN, tables=[], charts={},
                       error=f"Accès refusé : {denied.reason}.")
     sites = {s.id: s.name for s in page.db.scalars(select(Site))}
-    tables = analysis.report(analysis.connect(get_settings(request).var_dir, sites))
-    shown = tables if see_all else analysis.masked(tables)
+    settings = get_settings(request)
+    tables = analysis.report(analysis.connect(settings.var_dir, sites))
     page.gate.flush()
+    try:
+        shown = visible_tables(tables, view, settings)
+    except PseudonymKeyInvalid as invalid:
+        return render(request, "dim/dashboard.html", page.auth, status.HTTP_503_SERVICE_UNAVAILABLE, tables=[],
+                      charts={}, error=f"Clé du pseudonyme inutilisable : {invalid}.")
     charts = {t.name: bars(t) for t in shown if t.name in CHARTED and t.rows}
-    return render(request, "dim/dashboard.html", page.auth, tables=shown, charts=charts, nominative=see_all)
+    return render(request, "dim/dashboard.html", page.auth, tables=shown, charts=charts, view=view.value)
