@@ -257,7 +257,7 @@ class SystemTrace:
 
     def __init__(self, door: Door, account: str, *, client_address: str | None = None) -> None:
         self.door, self.account, self.client_address = door, account[:64], client_address
-        self._pending: dict[tuple[Action, str | None], list[str]] = {}
+        self._pending: dict[tuple[Action, str | None], dict[str, None]] = {}  # ordered sets of references
 
     def authorize_write(self, action: str, resource_type: str, fhir_id: str, ght_patient_id: str | None,
                         source_id: int | None, body: dict | None, existing) -> None:
@@ -265,9 +265,7 @@ class SystemTrace:
         self.note(Action(action), patient, f"{resource_type}/{fhir_id}")
 
     def note(self, action: Action, ght_patient_id: str | None, reference: str) -> None:
-        references = self._pending.setdefault((action, ght_patient_id), [])
-        if reference not in references:
-            references.append(reference)
+        self._pending.setdefault((action, ght_patient_id), {})[reference] = None
 
     def discard(self) -> None:
         """Forget what was noted since the last flush (its transaction was rolled back)."""
@@ -277,7 +275,7 @@ class SystemTrace:
         """Append the noted writes in `into`'s transaction; `otherwise`: the reference traced when
         nothing was written (a message that only changed identities, say)."""
         if not self._pending and otherwise:
-            self._pending[(Action.UPDATE, None)] = [otherwise]
+            self._pending[(Action.UPDATE, None)] = {otherwise: None}
         events = [AccessEvent(account=self.account, account_id=None, role="system", action=action,
                               purpose=Purpose.CARE, outcome=Outcome.ALLOWED, door=self.door,
                               ght_patient_id=patient, resources=tuple(references),
