@@ -99,7 +99,7 @@ def explain(engine, subject, fhir_id: str) -> None:
         patient = connection.scalar(select(Resource.ght_patient_id).where(Resource.fhir_id == fhir_id))
         parameters = {"patients": [patient], "account": subject.account_id, "now": datetime.now(UTC),
                       "practitioner_ids": sorted(subject.practitioner_ids), "idnps": sorted(subject.idnps)}
-        statement = FACTS.params(**parameters)
+        statement = FACTS[True].params(**parameters)
         literal = str(statement.compile(engine, compile_kwargs={"literal_binds": True, "render_postcompile": True}))
         for line in connection.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + literal)):
             print(line[0])
