@@ -8,18 +8,22 @@ A fresh database (dropped at the end) holds the demo territory of --patients per
 accounts, identities, record as `ght demo start` loads it). The subject is the clinician named in
 the most encounters. For --reads reads of Observations, half of patients the record links to that
 clinician (allowed where the relation is still current: a stay ended less than a year ago...) and
-half of the others (refused), each measured in one process, one thread:
-- the read alone: the reader's query of the row (ght.record.reader's SQL, through psycopg);
-- what the gate adds to it, as the read route runs it: the facts of the patient, the decision,
-  and its trace entry written (allowed: autocommitted before the answer; refused: its own
-  transaction) — with the sealer chaining the trace every second beside it, in its own process,
-  as `ght serve` runs it.
+half of the others (refused), one read at a time:
+- the read alone: the reader's query of the row (ght.record.reader, on the asynchronous pool);
+- what the gate adds to it, on each of its two paths, alternated read by read:
+  - "event loop", the read route's on PostgreSQL (ght.access.async_gate): the facts on the
+    asynchronous pool, the decision, the entry handed to the group-commit writer and waited for;
+  - "thread", every other door's: the facts through an ORM session, the decision, the entry
+    autocommitted (refused: in a transaction of its own);
+  with the sealer chaining the trace every second beside it, in its own process, as `ght serve`
+  runs it.
 Figures: medians and p99 of each, and the ratio of the added p99 to the 2 ms limit.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
 import random
@@ -27,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -35,6 +40,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from sqlalchemy import func, select, text  # noqa: E402
 
+from ght.access import facts as access_facts  # noqa: E402
 from ght.access.facts import AccessRules  # noqa: E402
 from ght.access.gate import AccessDenied, Gate  # noqa: E402
 from ght.access.subject import subject_of_account  # noqa: E402
@@ -49,6 +55,8 @@ from ght.directory.models import Account, AccountRole, Professional  # noqa: E40
 from ght.interop.fhir.resource_routes import target_of  # noqa: E402
 from ght.record.models import ReferenceIndex, Resource  # noqa: E402
 from ght.record.reader import PostgresReader  # noqa: E402
+from ght.access.async_gate import AsyncAccess  # noqa: E402
+from ght.db.async_pool import make_pool  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -97,12 +105,107 @@ def explain(engine, subject, fhir_id: str) -> None:
 
     with engine.connect() as connection:
         patient = connection.scalar(select(Resource.ght_patient_id).where(Resource.fhir_id == fhir_id))
-        parameters = {"patients": [patient], "account": subject.account_id, "now": datetime.now(UTC),
-                      "practitioner_ids": sorted(subject.practitioner_ids), "idnps": sorted(subject.idnps)}
-        statement = FACTS[True].params(**parameters)
+        parameters = access_facts.parameters(subject, [patient], datetime.now(UTC))
+        statement = FACTS[True, True].params(**parameters)
         literal = str(statement.compile(engine, compile_kwargs={"literal_binds": True, "render_postcompile": True}))
         for line in connection.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + literal)):
             print(line[0])
+
+
+PATHS = ("event loop", "thread")
+
+
+class Row:
+    resource_type = "Observation"
+
+    def __init__(self, current):
+        self.body, self.ght_patient_id = current.body, current.ght_patient_id
+        self.source_establishment_id = current.source_establishment_id
+
+
+@dataclass
+class Results:
+    read: list = field(default_factory=list)
+    paths: dict = field(default_factory=lambda: {p: {"allowed": [], "refused": [], "decision": [], "trace": []}
+                                                 for p in PATHS})
+    outcomes: dict = field(default_factory=lambda: {True: 0, False: 0})
+    entries: int = 0
+    commits: int = 0
+
+
+async def measure(url: str, engine, subject, ids, args) -> Results:
+    """Each read, one at a time: the row alone, then the gate on each path, alternated so that
+    the machine's swings fall on both alike."""
+    results = Results()
+    pool = make_pool(url)
+    await pool.open()
+    access = AsyncAccess(pool, url, engine.dialect)
+    await access.start()
+    reader = PostgresReader(pool)
+    reads = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    rules = AccessRules()
+    # The sealer as `ght serve` runs it: its own process, every second.
+    sealer = SealerProcess(Settings(database_url=url, audit_seal_seconds=args.seal_every))
+    sealer.start()
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    try:
+        for n, (fhir_id, _) in enumerate(ids):
+            started = time.perf_counter()
+            current = await reader.current("Observation", fhir_id)
+            results.read.append(time.perf_counter() - started)
+            target = target_of(Row(current))
+            reference = [f"Observation/{fhir_id}"]
+            for path in (PATHS if n % 2 else PATHS[::-1]):
+                timings = results.paths[path]
+                started = time.perf_counter()
+                with reads() as db:
+                    gate = Gate(engine, db, subject, Door.FHIR, client_address="10.0.0.1", rules=rules,
+                                request=(Action.READ, f"/fhir/Observation/{fhir_id}"), autocommit=True)
+                    if path == "event loop":  # AsyncAccess.require, in its two steps
+                        gate.know(await access.facts.load_many(subject, [target.ght_patient_id], rules, gate.now))
+                        gate.decide(Action.READ, target)
+                        decided = time.perf_counter()
+                        try:
+                            with gate.deferred() as events:
+                                try:
+                                    gate.require(Action.READ, target, reference)
+                                    gate.flush()
+                                finally:
+                                    await access.trail.append(events)
+                            allowed = True
+                        except AccessDenied:
+                            allowed = False
+                    else:  # the thread's gate, as every other door runs it: the decision, then the trace
+                        gate.decide(Action.READ, target)
+                        decided = time.perf_counter()
+                        try:
+                            gate.require(Action.READ, target, reference)
+                            gate.flush()
+                            allowed = True
+                        except AccessDenied:
+                            allowed = False
+                ended = time.perf_counter()
+                timings["allowed" if allowed else "refused"].append(ended - started)
+                timings["decision"].append(decided - started)
+                timings["trace"].append(ended - decided)
+                if path == "event loop":
+                    results.outcomes[allowed] += 1
+    finally:
+        sealer.stop()
+        results.entries, results.commits = access.trail.entries, access.trail.commits
+        await access.stop()
+        await pool.close()
+        if profiler is not None:
+            import pstats
+
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+    return results
 
 
 def main() -> None:
@@ -128,7 +231,6 @@ def main() -> None:
             load_record(engine, work / "territory")
             print(f"territory of {args.patients} persons loaded in {time.perf_counter() - started:.0f} s", flush=True)
         sessions = session_factory(engine)
-        reads = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
         with sessions() as db:
             db.execute(text("ANALYZE"))
             db.commit()
@@ -142,89 +244,26 @@ def main() -> None:
             explain(engine, subject, inside[0])
         ids = [(i, True) for i in inside] + [(i, False) for i in outside]
         random.Random(1).shuffle(ids)
-
-        reader = PostgresReader(url)
-        import asyncio
-
-        async def read_rows():
-            await reader.open()
-            timings, rows = [], []
-            try:
-                for fhir_id, _ in ids:
-                    started = time.perf_counter()
-                    rows.append(await reader.current("Observation", fhir_id))
-                    timings.append(time.perf_counter() - started)
-            finally:
-                await reader.close()
-            return timings, rows
-
-        read_times, rows = asyncio.run(read_rows())
-
-        class Row:
-            resource_type = "Observation"
-
-            def __init__(self, current):
-                self.body, self.ght_patient_id = current.body, current.ght_patient_id
-                self.source_establishment_id = current.source_establishment_id
-
-        # The sealer as `ght serve` runs it: its own process, every second.
-        sealer = SealerProcess(Settings(database_url=url, audit_seal_seconds=args.seal_every))
-        sealer.start()
-        added = {True: [], False: []}
-        decision_times, trace_times = [], []
-        outcomes = {True: 0, False: 0}
-        rules = AccessRules()
-        profiler = None
-        if args.profile:
-            import cProfile
-
-            profiler = cProfile.Profile()
-            profiler.enable()
-        try:
-            for (fhir_id, _), current in zip(ids, rows, strict=True):
-                started = time.perf_counter()
-                with reads() as db:
-                    gate = Gate(engine, db, subject, Door.FHIR, client_address="10.0.0.1", rules=rules,
-                                request=(Action.READ, f"/fhir/Observation/{fhir_id}"), autocommit=True)
-                    target = target_of(Row(current))
-                    # The decision (facts statement + policy), then the same path as the route,
-                    # whose decision is now free (facts cached): what remains is the trace entry.
-                    gate.decide(Action.READ, target)
-                    decided = time.perf_counter()
-                    try:
-                        gate.require(Action.READ, target, [f"Observation/{fhir_id}"])
-                        gate.flush()
-                        allowed = True
-                    except AccessDenied:
-                        allowed = False
-                ended = time.perf_counter()
-                added[allowed].append(ended - started)
-                decision_times.append(decided - started)
-                trace_times.append(ended - decided)
-                outcomes[allowed] += 1
-        finally:
-            sealer.stop()
-            if profiler is not None:
-                import pstats
-
-                profiler.disable()
-                pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+        results = asyncio.run(measure(url, engine, subject, ids, args))
         with sessions() as db:
             entries = db.scalar(select(func.count()).select_from(AuditEntry))
             backlog = db.scalar(select(func.count()).where(AuditEntry.chain_seq.is_(None)))
-        print(f"decisions: {outcomes[True]} allowed, {outcomes[False]} refused; {entries} trace entries, "
-              f"{backlog} left unsealed at the end", flush=True)
+        print(f"decisions: {results.outcomes[True]} allowed, {results.outcomes[False]} refused (each path); "
+              f"{entries} trace entries, {backlog} left unsealed at the end; the event loop's trace: "
+              f"{results.entries} entries in {results.commits} commits", flush=True)
         ms = lambda values, q: percentile(values, q) * 1000  # noqa: E731
-        print(f"read alone (reader query): p50 {statistics.median(read_times) * 1000:.2f} ms, "
-              f"p99 {ms(read_times, 0.99):.2f} ms", flush=True)
-        everything = added[True] + added[False]
-        for label, values in (("allowed (care team)", added[True]), ("refused (not in it)", added[False]),
-                              ("all", everything), ("all, the decision alone (facts + policy)", decision_times),
-                              ("all, the trace entry alone (durable)", trace_times)):
-            print(f"added by the gate, {label}: p50 {statistics.median(values) * 1000:.2f} ms, "
-                  f"p99 {ms(values, 0.99):.2f} ms, max {max(values) * 1000:.2f} ms", flush=True)
-        print(f"added p99 / 2 ms limit: {ms(everything, 0.99) / 2:.2f} (decision alone: "
-              f"{ms(decision_times, 0.99) / 2:.2f})", flush=True)
+        print(f"read alone (reader query): p50 {statistics.median(results.read) * 1000:.2f} ms, "
+              f"p99 {ms(results.read, 0.99):.2f} ms", flush=True)
+        for path in PATHS:
+            timings = results.paths[path]
+            everything = timings["allowed"] + timings["refused"]
+            for label, values in (("allowed (care team)", timings["allowed"]), ("refused (not in it)", timings["refused"]),
+                                  ("all", everything), ("all, the decision alone (facts + policy)", timings["decision"]),
+                                  ("all, the trace entry alone (durable)", timings["trace"])):
+                print(f"{path}: added by the gate, {label}: p50 {statistics.median(values) * 1000:.2f} ms, "
+                      f"p99 {ms(values, 0.99):.2f} ms, max {max(values) * 1000:.2f} ms", flush=True)
+            print(f"{path}: added p99 / 2 ms limit: {ms(everything, 0.99) / 2:.2f} (decision alone: "
+                  f"{ms(timings['decision'], 0.99) / 2:.2f})", flush=True)
     finally:
         engine.dispose()
         drop()

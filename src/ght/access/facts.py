@@ -7,9 +7,9 @@ the subject's active break-the-glass and grants, the establishments where the pa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Integer, String, any_, bindparam, exists, literal, null, or_, select, union_all
+from sqlalchemy import Integer, String, any_, bindparam, exists, literal_column, null, or_, select, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -38,7 +38,13 @@ class AccessRules:
                    timedelta(minutes=settings.access_break_glass_minutes))
 
 
-def _facts_statement(arrays: bool):
+def _constant(value: str):
+    """A fixed value of the statement as SQL text, not a parameter: the planner knows it even in
+    a generic plan (a prepared statement's plan made once for all parameters)."""
+    return literal_column("'" + value.replace("'", "''") + "'", String)
+
+
+def _facts_statement(arrays: bool, one: bool = False):
     """Everything the policy needs of some patients for one subject, in one statement (one round
     trip on the read path, one for a whole search page or bundle), built once with its parameters
     (patients, account, now, the subject's Practitioner ids and IDNPS): rows (kind, patient, text,
@@ -50,59 +56,67 @@ def _facts_statement(arrays: bool):
 
     `arrays` (PostgreSQL): each list is one array parameter (`= ANY`), so the statement's text
     never changes and is prepared once; otherwise (SQLite) IN lists, rendered at each execution,
-    which costs SQLAlchemy a fifth of a decision on the read path."""
+    which costs SQLAlchemy a fifth of a decision on the read path. `one`: for a single patient,
+    `patient` is a plain parameter: PostgreSQL then keeps one generic plan of index lookups (with
+    an array of unknown length it plans hashed scans of whole index ranges instead, or plans
+    again at each execution, which cost three times the execution itself)."""
 
-    def member(column, name: str, values=None):
+    def member(column, name: str):
+        if name == "patients" and one:
+            return column == bindparam("patient", type_=String)
         if arrays:
-            parameter = bindparam(name, values, type_=ARRAY(String), literal_execute=False)
-            return column == any_(parameter)
-        return column.in_(bindparam(name, values, expanding=True))
+            return column == any_(bindparam(name, type_=ARRAY(String)))
+        return column.in_(bindparam(name, expanding=True))
+
+    def among(column, values):
+        return column.in_([_constant(v) for v in values])
 
     patients = "patients"
-    account, now = bindparam("account"), bindparam("now", type_=UtcDateTime)
+    account, now = bindparam("account", type_=Integer), bindparam("now", type_=UtcDateTime)
     mentions = or_(
-        exists().where(ReferenceIndex.resource_id == Resource.id, ReferenceIndex.target_type == "Practitioner",
+        exists().where(ReferenceIndex.resource_id == Resource.id, ReferenceIndex.target_type == _constant("Practitioner"),
                        member(ReferenceIndex.target_id, "practitioner_ids")),
-        exists().where(TokenIndex.resource_id == Resource.id, TokenIndex.system == IDNPS_SYSTEM,
+        exists().where(TokenIndex.resource_id == Resource.id, TokenIndex.system == _constant(IDNPS_SYSTEM),
                        member(TokenIndex.code, "idnps"),
-                       member(TokenIndex.param, "relation_params",
-                              sorted({f"{p}:identifier" for p in RELATION_TYPES.values()}))))
+                       among(TokenIndex.param, sorted({f"{p}:identifier" for p in RELATION_TYPES.values()}))))
     no_text, no_number = null().cast(String), null().cast(Integer)
     no_time, no_body = null().cast(UtcDateTime), null().cast(JsonBody)
     return union_all(
-        select(literal("r"), Resource.ght_patient_id, Resource.resource_type, Resource.fhir_id,
+        select(_constant("r"), Resource.ght_patient_id, Resource.resource_type, Resource.fhir_id,
                Resource.source_establishment_id, no_time, Resource.body).where(
             # One range of the patient/type index per patient, then the mention check on a few rows.
-            member(Resource.ght_patient_id, patients), member(Resource.resource_type, "record_types",
-                                                              ["Consent", *RELATION_TYPES]),
-            Resource.deleted.is_(False), or_(Resource.resource_type == "Consent", mentions)),
-        select(literal("b"), BreakGlass.ght_patient_id, no_text, BreakGlass.reason, BreakGlass.id,
+            member(Resource.ght_patient_id, patients), among(Resource.resource_type, ["Consent", *RELATION_TYPES]),
+            Resource.deleted.is_(False), or_(Resource.resource_type == _constant("Consent"), mentions)),
+        select(_constant("b"), BreakGlass.ght_patient_id, no_text, BreakGlass.reason, BreakGlass.id,
                BreakGlass.expires_at, no_body).where(
             BreakGlass.account_id == account, member(BreakGlass.ght_patient_id, patients),
             BreakGlass.started_at <= now, BreakGlass.expires_at > now),
-        select(literal("g"), AccessGrant.ght_patient_id, AccessGrant.kind, no_text, no_number, no_time,
+        select(_constant("g"), AccessGrant.ght_patient_id, AccessGrant.kind, no_text, no_number, no_time,
                no_body).where(
             AccessGrant.account_id == account,
             or_(member(AccessGrant.ght_patient_id, patients), AccessGrant.ght_patient_id.is_(None)),
             AccessGrant.starts_at <= now, AccessGrant.ends_at > now, AccessGrant.revoked_at.is_(None)),
-        select(literal("k"), LocalIdentity.patient_id, no_text, no_text, LocalIdentity.establishment_id, no_time,
+        select(_constant("k"), LocalIdentity.patient_id, no_text, no_text, LocalIdentity.establishment_id, no_time,
                no_body).where(member(LocalIdentity.patient_id, patients), LocalIdentity.active.is_(True)),
     )
 
 
-FACTS = {True: _facts_statement(arrays=True), False: _facts_statement(arrays=False)}
+# (PostgreSQL, one patient) -> statement.
+FACTS = {(arrays, one): _facts_statement(arrays, one) for arrays in (True, False) for one in (True, False)}
 
 
-def facts_statement(db):
-    """The facts statement for the session's database."""
-    return FACTS[db.get_bind().dialect.name == "postgresql"]
+def facts_statement(db, patients: list[str]):
+    """The facts statement for the session's database and this many patients."""
+    return FACTS[db.get_bind().dialect.name == "postgresql", len(set(patients)) == 1]
+
+
+# FINESS (juridique or géographique) to establishment id, for the Consents' actors.
+FINESS_STATEMENT = union_all(select(Establishment.finess_ej, Establishment.id),
+                             select(Site.finess_et, Site.establishment_id))
 
 
 def establishment_of_finess(db: Session) -> dict[str, int]:
-    """FINESS (juridique or géographique) to establishment id, for the Consents' actors."""
-    mapping = dict(db.execute(select(Establishment.finess_ej, Establishment.id)).all())
-    mapping.update(db.execute(select(Site.finess_et, Site.establishment_id)).all())
-    return mapping
+    return dict(db.execute(FINESS_STATEMENT).all())
 
 
 def has_global_record_grant(db: Session, subject: Subject, now: datetime) -> bool:
@@ -112,38 +126,55 @@ def has_global_record_grant(db: Session, subject: Subject, now: datetime) -> boo
         AccessGrant.revoked_at.is_(None)).limit(1)) is not None
 
 
-def load_many(db: Session, subject: Subject, patients: list[str], rules: AccessRules,
-              now: datetime) -> dict[str, PatientFacts]:
-    """The facts of each of `patients` for `subject`, in one statement."""
-    rows = {p: [] for p in patients}
+def parameters(subject: Subject, patients: list[str], now: datetime) -> dict:
+    """The facts statement's parameters for `subject` and `patients` at `now` (one patient: the
+    statement's `patient`)."""
+    wanted = sorted(set(patients))
+    return {**({"patient": wanted[0]} if len(wanted) == 1 else {"patients": wanted}),
+            "account": subject.account_id, "now": now,
+            "practitioner_ids": sorted(subject.practitioner_ids), "idnps": sorted(subject.idnps)}
+
+
+def needs_finess(rows) -> bool:
+    """Whether the statement's rows hold a Consent, whose actors are named by FINESS."""
+    return any(row[0] == "r" and row[2] == "Consent" for row in rows)
+
+
+def compose(rows, subject: Subject, patients: list[str], rules: AccessRules, now: datetime,
+            finess: dict[str, int]) -> dict[str, PatientFacts]:
+    """The facts of each of `patients` from the statement's rows (`finess`: establishment_of_finess,
+    needed only when needs_finess(rows))."""
+    found_rows = {p: [] for p in patients}
     glass = {p: [] for p in patients}
     grants = {p: set() for p in patients}
     known_at = {p: set() for p in patients}
     everyone: set[str] = set()
-    parameters = {"patients": sorted(set(patients)), "account": subject.account_id, "now": now,
-                  "practitioner_ids": sorted(subject.practitioner_ids), "idnps": sorted(subject.idnps)}
-    for kind, patient, text_a, text_b, number, moment, body in db.connection().execute(facts_statement(db), parameters):
+    for kind, patient, text_a, text_b, number, moment, body in rows:
         if kind == "r":
-            rows[patient].append((text_a, text_b, number, body))
+            found_rows[patient].append((text_a, text_b, number, body))
         elif kind == "b":
-            glass[patient].append(BreakGlassFact(number, text_b, moment))
+            glass[patient].append(BreakGlassFact(number, text_b, moment.astimezone(UTC)))
         elif kind == "g":
             (grants[patient] if patient is not None else everyone).add(text_a)
         else:
             known_at[patient].add(number)
-    finess = None
     found = {}
     after_care = RelationRules(now, rules.after_care)
-    for patient in rows:
-        consents = [r for r in rows[patient] if r[0] == "Consent"]
-        if consents and finess is None:
-            finess = establishment_of_finess(db)
+    for patient, resources in found_rows.items():
+        consents = [r for r in resources if r[0] == "Consent"]
         found[patient] = PatientFacts(
-            patient, tuple(relations(subject, [r for r in rows[patient] if r[0] != "Consent"], after_care)),
-            tuple(wills(consents, finess or {}, now)),
+            patient, tuple(relations(subject, [r for r in resources if r[0] != "Consent"], after_care)),
+            tuple(wills(consents, finess, now)),
             max(glass[patient], key=lambda g: g.expires_at) if glass[patient] else None,
             frozenset(grants[patient] | everyone), frozenset(known_at[patient]))
     return found
+
+
+def load_many(db: Session, subject: Subject, patients: list[str], rules: AccessRules,
+              now: datetime) -> dict[str, PatientFacts]:
+    """The facts of each of `patients` for `subject`, in one statement."""
+    rows = db.connection().execute(facts_statement(db, patients), parameters(subject, patients, now)).all()
+    return compose(rows, subject, patients, rules, now, establishment_of_finess(db) if needs_finess(rows) else {})
 
 
 def load(db: Session, subject: Subject, ght_patient_id: str, rules: AccessRules, now: datetime) -> PatientFacts:

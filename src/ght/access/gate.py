@@ -76,6 +76,7 @@ class Gate:
         self.autocommit = autocommit
         self._traced = False
         self._refusals: list[AccessEvent] | None = None  # refusals held back (`refusals_after`)
+        self._deferred: list[AccessEvent] | None = None  # entries handed to the caller (`deferred`)
 
     # ----------------------------------------------------------------------------- decisions
 
@@ -85,6 +86,13 @@ class Gate:
             found = self._facts[ght_patient_id] = access_facts.load(
                 self.db, self.subject, ght_patient_id, self.rules, self.now)
         return found
+
+    def knows(self, ght_patient_id: str) -> bool:
+        return ght_patient_id in self._facts
+
+    def know(self, facts: dict[str, PatientFacts]) -> None:
+        """Facts read by the caller (on the event loop: ght.access.async_gate) for this request."""
+        self._facts.update(facts)
 
     def prefetch(self, patients) -> None:
         """Load the facts of these patients in one statement (a search page, a bundle, an export
@@ -193,6 +201,17 @@ class Gate:
                     self.db.rollback()
                 self._write(refusals, None)
 
+    @contextmanager
+    def deferred(self) -> Iterator[list[AccessEvent]]:
+        """Within the block, the entries the gate would write (refusals and flush) are added to
+        the list it yields instead: the caller writes them (ght.access.async_gate), before it
+        answers."""
+        self._deferred = events = []
+        try:
+            yield events
+        finally:
+            self._deferred = None
+
     # ----------------------------------------------------------------------------- trace
 
     def note(self, action: Action, decision: Decision, ght_patient_id: str | None, resources: Iterable[str] = ()) -> None:
@@ -238,6 +257,9 @@ class Gate:
 
     def _write(self, events: list[AccessEvent], into: Session | None) -> None:
         if not events:
+            return
+        if self._deferred is not None:
+            self._deferred.extend(events)
             return
         if into is None and self.autocommit:
             into = self.db

@@ -14,6 +14,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 
 from ght import __version__
+from ght.access.async_gate import AsyncAccess
 from ght.access.facts import AccessRules
 from ght.api import access, auth, health, identity
 from ght.api.middleware import RequestLogMiddleware
@@ -21,6 +22,7 @@ from ght.api.edge import RejectUnstorableText
 from ght.audit.sealer import SealerProcess
 from ght.auth import sessions
 from ght.config import Settings
+from ght.db.async_pool import make_engine_pool
 from ght.db.engine import make_engine, session_factory
 from ght.interop.fhir import router as fhir
 from ght.record.reader import make_reader
@@ -55,7 +57,9 @@ def create_app(settings: Settings, engine: Engine | None = None):
         # Threads that run the synchronous routes. More threads than the process has a core for
         # only wait for the GIL: past a few, throughput falls (measured in docs/benchmarks.md).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http_threads
-        await app.state.record_reader.open()
+        if app.state.async_pool is not None:
+            await app.state.async_pool.open()
+            await app.state.async_access.start()
         sealer = app.state.sealer = _start_sealer(settings)
         # What the start built (modules, schema, routes) is set aside from the garbage collector:
         # a page that makes thousands of objects (a long record) then no longer pays for
@@ -66,7 +70,9 @@ def create_app(settings: Settings, engine: Engine | None = None):
         yield
         if sealer is not None:
             sealer.stop()
-        await app.state.record_reader.close()
+        if app.state.async_pool is not None:
+            await app.state.async_access.stop()  # what is queued is written first
+            await app.state.async_pool.close()
         if owns_engine:
             engine.dispose()
         log.info("stopped")
@@ -84,7 +90,11 @@ def create_app(settings: Settings, engine: Engine | None = None):
     app.state.sessionmaker = session_factory(engine)
     app.state.read_sessionmaker = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
     app.state.bearer_cache = sessions.BearerCache(settings.token_cache_seconds)
-    app.state.record_reader = make_reader(engine)
+    # PostgreSQL: the read by id, its access facts and its trace on the event loop (ght.db.async_pool).
+    pool = app.state.async_pool = make_engine_pool(engine)
+    app.state.record_reader = make_reader(engine, pool)
+    app.state.async_access = None if pool is None else AsyncAccess(
+        pool, engine.url.render_as_string(hide_password=False), engine.dialect)
     app.state.access_rules = AccessRules.of(settings)
     app.state.oidc_client = None
     if settings.oidc_enabled():

@@ -97,7 +97,7 @@ def account_fields(account, role: str | None = None) -> dict[str, Any]:
             "establishment_id": account.establishment_id}
 
 
-def _row(event: AccessEvent) -> dict[str, Any]:
+def entry_row(event: AccessEvent) -> dict[str, Any]:
     recorded_at = event.recorded_at or now_ms()
     if recorded_at.tzinfo is None:
         raise ValueError("recorded_at must be timezone-aware")
@@ -118,12 +118,12 @@ _INSERT = insert(AuditEntry.__table__)
 
 def record(db, event: AccessEvent) -> None:
     """Append one entry in the caller's transaction (a Session or a Connection)."""
-    db.execute(_INSERT, _row(event))
+    db.execute(_INSERT, entry_row(event))
 
 
 def record_many(db, events: Iterable[AccessEvent]) -> int:
     """Append several entries in one multi-row INSERT (a search, a bundle, an export)."""
-    rows = [_row(event) for event in events]
+    rows = [entry_row(event) for event in events]
     if rows:
         # On the session's connection: the ORM's execute costs more than the insert itself here.
         connection = db.connection() if hasattr(db, "connection") and not hasattr(db, "exec_driver_sql") else db

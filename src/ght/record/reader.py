@@ -4,23 +4,20 @@ A read by id is the request hospital systems send most, and on PostgreSQL its co
 what surrounds the query: an ORM session, a pooled connection's liveness ping, BEGIN and
 ROLLBACK, a thread of the pool (four round trips and two thread switches for one lookup). On
 PostgreSQL the reader runs the query on the server's event loop with psycopg's own asynchronous
-connections, in autocommit (one statement sees one snapshot), and hands the stored body over as
+connections (ght.db.async_pool), in autocommit (one statement sees one snapshot), and hands the stored body over as
 JSON text, never parsed. Elsewhere (SQLite) it runs the store's query in the thread pool.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
-from sqlalchemy.engine import make_url
 from starlette.concurrency import run_in_threadpool
 
+from ght.db.async_pool import run_read
 from ght.record.models import Resource
-
-log = logging.getLogger("ght.record.reader")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +45,6 @@ class ThreadedReader:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    async def open(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
     async def current(self, resource_type: str, fhir_id: str) -> Current | None:
         return await run_in_threadpool(self._current, resource_type, fhir_id)
 
@@ -64,48 +55,28 @@ class ThreadedReader:
 
 
 class PostgresReader:
-    """PostgreSQL: psycopg's asynchronous connections, pooled per server process."""
+    """PostgreSQL: on the process's asynchronous pool (ght.db.async_pool)."""
 
     # The same query as current_query, written for psycopg; body::text spares decoding the
     # JSONB into Python objects only to encode them again for the answer.
     SQL = ("SELECT body::text, version, last_updated, deleted, ght_patient_id, source_establishment_id FROM fhir_resource "
            "WHERE resource_type = %s AND fhir_id = %s")
 
-    def __init__(self, url: str, *, max_size: int = 20) -> None:
-        from psycopg_pool import AsyncConnectionPool
-
-        conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        # No check on checkout (a round trip per request): a connection found broken by a query
-        # is discarded by the pool, and the read is tried once more (see current).
-        self.pool = AsyncConnectionPool(conninfo, min_size=2, max_size=max_size, open=False,
-                                        kwargs={"autocommit": True}, name="ght-reader")
-
-    async def open(self) -> None:
-        await self.pool.open()
-
-    async def close(self) -> None:
-        await self.pool.close()
+    def __init__(self, pool) -> None:
+        self.pool = pool
 
     async def current(self, resource_type: str, fhir_id: str) -> Current | None:
-        import psycopg
+        async def fetch(connection):
+            cursor = await connection.execute(self.SQL, (resource_type, fhir_id))
+            return await cursor.fetchone()
 
-        for attempt in (1, 2):
-            try:
-                async with self.pool.connection() as connection:
-                    cursor = await connection.execute(self.SQL, (resource_type, fhir_id))
-                    row = await cursor.fetchone()
-                break
-            except psycopg.OperationalError:
-                if attempt == 2:
-                    raise
-                log.warning("read retried on a new connection", exc_info=True)
+        row = await run_read(self.pool, fetch)
         if row is None:
             return None
         body, version, last_updated, deleted, patient, source = row
         return Current(body, version, last_updated.astimezone(UTC), deleted, patient, source)
 
 
-def make_reader(engine: Engine) -> PostgresReader | ThreadedReader:
-    if engine.dialect.name == "postgresql":
-        return PostgresReader(engine.url.render_as_string(hide_password=False))
-    return ThreadedReader(engine)
+def make_reader(engine: Engine, pool=None) -> PostgresReader | ThreadedReader:
+    """The reader for `engine`'s database; `pool`: the process's asynchronous pool (PostgreSQL)."""
+    return PostgresReader(pool) if pool is not None else ThreadedReader(engine)

@@ -298,7 +298,11 @@ async def read(resource_type: str, fhir_id: str, request: Request, gate: Gate = 
     if found.deleted:
         raise error(410, "deleted", f"{resource_type}/{fhir_id} a été supprimé (version {found.version})")
     target = target_of(_Row(resource_type, found))
-    await run_in_threadpool(_authorise_read, gate, target, f"{resource_type}/{fhir_id}")
+    access = request.app.state.async_access
+    if access is not None:  # PostgreSQL: the decision's facts and its trace on the event loop too
+        await access.require(gate, Action.READ, target, [f"{resource_type}/{fhir_id}"])
+    else:
+        await run_in_threadpool(_authorise_read, gate, target, f"{resource_type}/{fhir_id}")
     headers = _headers(request, resource_type, fhir_id, found.version, found.last_updated)
     if request.headers.get("if-none-match") == headers["ETag"]:
         return respond(None, 304, headers)

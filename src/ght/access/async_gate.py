@@ -1,0 +1,72 @@
+"""The access decision and its trace on the server's event loop (PostgreSQL): what the read by
+id, the API's most frequent request, goes through.
+
+The same Gate, the same policy, the same facts statement as every other door: only the two
+round trips move. The facts are read on the process's asynchronous pool (ght.db.async_pool)
+instead of an ORM session in a thread, and the entries the gate writes are handed to the
+group-commit writer (ght.audit.group_commit) instead of a commit of their own. The request
+still waits until its entry is committed, allowed or refused, before it answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from ght.access import facts as access_facts
+from ght.access.facts import FACTS, FINESS_STATEMENT, AccessRules
+from ght.access.gate import Gate
+from ght.access.policy import PatientFacts, Target
+from ght.access.subject import Subject
+from ght.audit.group_commit import GroupCommitTrail
+from ght.audit.trail import Action
+from ght.db.async_pool import compiled, run_read
+
+
+class AsyncFacts:
+    def __init__(self, pool, dialect) -> None:
+        self.pool = pool
+        # By number of patients: the read route asks for one (its generic plan: ght.access.facts).
+        self.sql = {one: compiled(FACTS[True, one], dialect)[0] for one in (True, False)}
+        self.finess_sql, _ = compiled(FINESS_STATEMENT, dialect)
+
+    async def load_many(self, subject: Subject, patients: list[str], rules: AccessRules,
+                        now: datetime) -> dict[str, PatientFacts]:
+        parameters = access_facts.parameters(subject, patients, now)
+        sql = self.sql["patient" in parameters]
+
+        async def fetch(connection):
+            rows = await (await connection.execute(sql, parameters)).fetchall()
+            finess = {}
+            if access_facts.needs_finess(rows):
+                finess = dict(await (await connection.execute(self.finess_sql)).fetchall())
+            return rows, finess
+
+        rows, finess = await run_read(self.pool, fetch)
+        return access_facts.compose(rows, subject, patients, rules, now, finess)
+
+
+class AsyncAccess:
+    """The process's facts reader and trace writer (app.state.async_access)."""
+
+    def __init__(self, pool, url: str, dialect) -> None:
+        self.facts = AsyncFacts(pool, dialect)
+        self.trail = GroupCommitTrail(url, dialect)
+
+    async def start(self) -> None:
+        await self.trail.start()
+
+    async def stop(self) -> None:
+        await self.trail.stop()
+
+    async def require(self, gate: Gate, action: Action, target: Target, resources: Iterable[str]) -> None:
+        """As `gate.require` then `gate.flush()`: allowed, the access is traced; refused, the
+        refusal is traced and AccessDenied raised, in both cases once the entry is committed."""
+        patient = target.ght_patient_id
+        if patient is not None and not gate.knows(patient):
+            gate.know(await self.facts.load_many(gate.subject, [patient], gate.rules, gate.now))
+        with gate.deferred() as events:
+            try:
+                gate.require(action, target, resources)
+                gate.flush()
+            finally:
+                await self.trail.append(events)
