@@ -26,8 +26,8 @@ class AsyncFacts:
     def __init__(self, pool, dialect) -> None:
         self.pool = pool
         # By number of patients: the read route asks for one (its generic plan: ght.access.facts).
-        self.sql = {one: compiled(FACTS[True, one], dialect)[0] for one in (True, False)}
-        self.finess_sql, _ = compiled(FINESS_STATEMENT, dialect)
+        self.sql = {one: compiled(FACTS[True, one], dialect) for one in (True, False)}
+        self.finess_sql = compiled(FINESS_STATEMENT, dialect)
 
     async def load_many(self, subject: Subject, patients: list[str], rules: AccessRules,
                         now: datetime) -> dict[str, PatientFacts]:
@@ -38,7 +38,7 @@ class AsyncFacts:
             rows = await (await connection.execute(sql, parameters)).fetchall()
             finess = {}
             if access_facts.needs_finess(rows):
-                finess = dict(await (await connection.execute(self.finess_sql)).fetchall())
+                finess = access_facts.finess_mapping(await (await connection.execute(self.finess_sql)).fetchall())
             return rows, finess
 
         rows, finess = await run_read(self.pool, fetch)

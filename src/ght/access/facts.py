@@ -110,13 +110,19 @@ def facts_statement(db, patients: list[str]):
     return FACTS[db.get_bind().dialect.name == "postgresql", len(set(patients)) == 1]
 
 
-# FINESS (juridique or géographique) to establishment id, for the Consents' actors.
-FINESS_STATEMENT = union_all(select(Establishment.finess_ej, Establishment.id),
-                             select(Site.finess_et, Site.establishment_id))
+# FINESS (juridique or géographique) to establishment id, for the Consents' actors: the
+# establishments' first, then their sites', which win should one number be both.
+FINESS_STATEMENT = union_all(
+    select(Establishment.finess_ej, Establishment.id, literal_column("0").label("rank")),
+    select(Site.finess_et, Site.establishment_id, literal_column("1"))).order_by(literal_column("rank"))
+
+
+def finess_mapping(rows) -> dict[str, int]:
+    return {finess: establishment for finess, establishment, _ in rows}
 
 
 def establishment_of_finess(db: Session) -> dict[str, int]:
-    return dict(db.execute(FINESS_STATEMENT).all())
+    return finess_mapping(db.execute(FINESS_STATEMENT).all())
 
 
 def has_global_record_grant(db: Session, subject: Subject, now: datetime) -> bool:

@@ -56,8 +56,11 @@ async def run_read(pool, work: Callable[[object], Awaitable[T]]) -> T:
     raise AssertionError("unreachable")
 
 
-def compiled(statement, engine_or_dialect) -> tuple[str, dict]:
-    """`statement` as psycopg SQL text (%(name)s parameters) and its constant parameters."""
-    dialect = getattr(engine_or_dialect, "dialect", engine_or_dialect)
+def compiled(statement, dialect) -> str:
+    """`statement` as psycopg SQL text (%(name)s parameters). Its values are all given at
+    execution: a statement meant for this path has no constant parameters (fixed values are SQL
+    text, so that the server's generic plan knows them: ght.access.facts)."""
     result = statement.compile(dialect=dialect)
-    return result.string, {k: v for k, v in result.params.items() if v is not None}
+    if fixed := [name for name, value in result.params.items() if value is not None]:
+        raise ValueError(f"constant parameters {fixed}: write them as SQL text")
+    return result.string

@@ -4,8 +4,8 @@ A read by id is the request hospital systems send most, and on PostgreSQL its co
 what surrounds the query: an ORM session, a pooled connection's liveness ping, BEGIN and
 ROLLBACK, a thread of the pool (four round trips and two thread switches for one lookup). On
 PostgreSQL the reader runs the query on the server's event loop with psycopg's own asynchronous
-connections (ght.db.async_pool), in autocommit (one statement sees one snapshot), and hands the stored body over as
-JSON text, never parsed. Elsewhere (SQLite) it runs the store's query in the thread pool.
+connections (ght.db.async_pool), in autocommit (one statement sees one snapshot), and hands the
+stored body over as JSON text, never parsed. Elsewhere (SQLite) it runs the store's query in the thread pool.
 """
 
 from __future__ import annotations
