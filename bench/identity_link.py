@@ -5,8 +5,11 @@ same run; and the online matcher's latency beside Splink's own pair scoring.
     .venv/bin/python bench/identity_link.py --online-base 100000 [--online 500] [--online-db base.db]
 
 For each size a synthetic territory is generated (about 1.38 local identities per person);
-each linker runs in its own process so that its peak memory (max RSS) is its own. Quality is
-pairwise, against the generator's ground truth (ght.identity.evaluate).
+each linker runs in its own process so that its peak memory (max RSS) is its own: `ght` is
+`ght identity link` as run without a base (the links file only), `splink` a plain Splink model,
+`ght-base` the initial load of an identity base into a SQLite file (`--database`: the same
+linkage, then the base written). Quality is pairwise, against the generator's ground truth
+(ght.identity.evaluate).
 """
 
 from __future__ import annotations
@@ -46,30 +49,57 @@ def _score(links: Path, truth: Path) -> dict:
             "review": result.review_queue, "identities": result.identities}
 
 
-def run_ght(folder: Path) -> dict:
+def run_ght(folder: Path, *, base: bool = False) -> dict:
+    """`ght identity link` on the file: the links alone (its default, no base), or with `base`
+    the initial load of an identity base into a SQLite file (`--database`), split into the
+    linkage and the storing of the base."""
     from ght.db.engine import make_engine, session_factory
     from ght.db.migrate import upgrade
     from ght.identity.batch import link_rows
     from ght.identity.csvio import read_identities, write_links
 
     started = time.perf_counter()
-    engine = make_engine("sqlite://")
-    upgrade(engine)
+    engine = None
+    if base:
+        engine = make_engine(f"sqlite:///{folder / 'base.db'}")
+        upgrade(engine)
+        _register_establishments(engine, folder / "identities.csv")
     path = folder / "identities.csv"
     rows = read_identities(path)
     marks: dict[str, float] = {}
-    with session_factory(engine)() as db:
-        patient_ids, linkage, _ = link_rows(db, path, rows, actor="bench", register_unknown=True,
-                                            progress=lambda step, done, total: marks.setdefault(step, time.perf_counter()))
-        db.commit()
+    mark = lambda step, done, total: marks.setdefault(step, time.perf_counter())  # noqa: E731
+    if engine is None:
+        patient_ids, linkage, _ = link_rows(None, path, rows, actor="bench", register_unknown=False, progress=mark)
+    else:
+        with session_factory(engine)() as db:
+            patient_ids, linkage, _ = link_rows(db, path, rows, actor="bench", register_unknown=False, progress=mark)
+            db.commit()
+        engine.dispose()
     stored = time.perf_counter()
     links = folder / "links-ght.csv"
     write_links(links, ((r.data.finess, r.data.ipp, p, d) for r, p, d in zip(rows, patient_ids, linkage.decisions, strict=True)))
-    # Linkage proper (read, normalise, train, score, cluster) and then the writing of the identity
-    # base (identities, history, link events, blocking keys), which plain Splink does not do.
-    return {"seconds": time.perf_counter() - started, "link_seconds": marks["regroupement"] - started,
-            "store_seconds": stored - marks["regroupement"], "peak_mb": _peak_mb(), "cpu_seconds": _cpu_seconds(),
-            **_score(links, folder / "ground_truth.csv")}
+    result = {"seconds": time.perf_counter() - started, "peak_mb": _peak_mb(), "cpu_seconds": _cpu_seconds(),
+              **_score(links, folder / "ground_truth.csv")}
+    if base:
+        # Linkage proper (read, normalise, train, score, cluster), then the writing of the identity
+        # base (identities, history, link events, features, blocking keys), which Splink does not do.
+        result |= {"link_seconds": marks["regroupement"] - started, "store_seconds": stored - marks["regroupement"]}
+        (folder / "base.db").unlink()
+    return result
+
+
+def _register_establishments(engine, path: Path) -> None:
+    """The establishments of the file, as the GHT directory would hold them before a load."""
+    import csv
+
+    from ght.db.engine import session_factory
+    from ght.directory.models import Establishment
+
+    with path.open() as handle:
+        sources = sorted({row["source"] for row in csv.DictReader(handle)})
+    with session_factory(engine)() as db:
+        db.add_all(Establishment(finess_ej=f, name=f, short_name=f, role="partie") for f in sources)
+        db.commit()
 
 
 def run_splink(folder: Path) -> dict:
@@ -241,7 +271,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         kind, folder = args.worker
-        print(json.dumps((run_ght if kind == "ght" else run_splink)(Path(folder))))
+        runs = {"ght": run_ght, "ght-base": lambda f: run_ght(f, base=True), "splink": run_splink}
+        print(json.dumps(runs[kind](Path(folder))))
         return
     if args.online_base:
         online(args.online_base, args.online, args.seed, args.online_db)
@@ -256,7 +287,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             generate(GeneratorConfig(patients=round(size / IDENTITIES_PER_PERSON), seed=args.seed, clinical=False), folder)
-            for kind in ("ght", "splink"):
+            for kind in ("ght", "splink", "ght-base"):
                 r = _worker(kind, folder)
                 split = f"{r['link_seconds']:.1f} / {r['store_seconds']:.1f}" if "link_seconds" in r else "—"
                 print(f"| {r['identities']} | {kind} | {r['seconds']:.1f} | {split} | {r['cpu_seconds']:.0f} | {r['peak_mb']:.0f} | {r['precision']:.5f} | "

@@ -70,6 +70,22 @@ def test_link_into_a_given_database_needs_its_directory_and_loads_once(territory
     assert again.returncode == 2 and "la base contient déjà des identités" in again.stderr
     engine.dispose()
 
+    # Without a base (the in-memory default writes none): the same people, the same decisions,
+    # only the drawn GHT ids differ.
+    alone = run_ght("identity", "link", str(territory / "identities.csv"), "--out", str(tmp_path / "c.csv"))
+    assert alone.returncode == 0, alone.stderr
+    assert _partition(tmp_path / "c.csv") == _partition(tmp_path / "a.csv")
+
+
+def _partition(links) -> tuple[set, dict]:
+    """The groups of (source, local_id) a links file makes, and the decision of each row."""
+    groups, decisions = {}, {}
+    with links.open() as handle:
+        for row in csv.DictReader(handle):
+            groups.setdefault(row["patient_id"], set()).add((row["source"], row["local_id"]))
+            decisions[(row["source"], row["local_id"])] = row["decision"]
+    return {frozenset(g) for g in groups.values()}, decisions
+
 
 def _write(path, lines):
     path.write_text("\n".join([",".join(INPUT_COLUMNS), *lines]) + "\n", encoding="utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Annotated
@@ -21,39 +22,31 @@ err = Console(stderr=True, soft_wrap=True)
 def link(
     input_csv: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Identités locales (CSV)")],
     out_csv: Annotated[Path, typer.Option("--out", help="Fichier des liens produit")],
-    database: Annotated[str | None, typer.Option(help="Base où enregistrer (par défaut : une base en mémoire)")] = None,
+    database: Annotated[str | None, typer.Option(
+        help="Base d'identités où enregistrer le résultat (chargement initial) ; sans elle, seuls les liens sont produits")] = None,
     train: Annotated[bool, typer.Option(help="Apprendre le modèle (EM, Splink) sur le fichier")] = True,
 ) -> None:
     """Lie un fichier d'identités locales : un patient GHT par personne, décision linked/review/new."""
-    from sqlalchemy import func, select
-
-    from ght.db.engine import check_connection, make_engine, session_factory
-    from ght.db.migrate import upgrade
     from ght.identity.batch import link_rows
-    from ght.identity.models import LocalIdentity
-    from ght.identity.service import IdentityRejected
-
     from ght.config import load_settings
 
     load_settings()  # a bad setting (GHT_LINKAGE_ENGINE...) stops here, before any work
     started = time.perf_counter()
-    engine = make_engine(database or "sqlite://")
-    check_connection(engine)
-    upgrade(engine)
+    engine = _identity_base(database) if database else None
     rows = read_identities(input_csv)
-    with session_factory(engine)() as db, Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=err,
-    ) as progress:
-        if db.scalar(select(func.count()).select_from(LocalIdentity)):
-            raise IdentityRejected("database", "la base contient déjà des identités : la liaison par lot "
-                                   "sert au chargement initial (les flux HL7/FHIR lient ensuite au fil de l'eau)")
+    with contextlib.ExitStack() as stack:
+        progress = stack.enter_context(Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(), console=err,
+        ))
+        db = stack.enter_context(_empty_base(engine)) if engine is not None else None
         task = progress.add_task(f"Liaison de {len(rows)} identités", total=5)
         patient_ids, linkage, _ = link_rows(
-            db, input_csv, rows, actor="ght identity link", register_unknown=database is None, train=train,
+            db, input_csv, rows, actor="ght identity link", register_unknown=False, train=train,
             progress=lambda name, done, total: progress.update(task, completed=done, description=name),
         )
-        db.commit()
+        if db is not None:
+            db.commit()
     written = write_links(out_csv, (
         (row.data.finess, row.data.ipp, patient, decision)
         for row, patient, decision in zip(rows, patient_ids, linkage.decisions, strict=True)
@@ -64,6 +57,33 @@ def link(
         f"linked {counts['linked']}, review {counts['review']}, new {counts['new']} ; "
         f"{len(linkage.reviews)} paire(s) à revoir. Résultat : {out_csv}"
     )
+
+
+def _identity_base(database: str):
+    """The engine of the given identity base, reachable and at the current schema."""
+    from ght.db.engine import check_connection, make_engine
+    from ght.db.migrate import upgrade
+
+    engine = make_engine(database)
+    check_connection(engine)
+    upgrade(engine)
+    return engine
+
+
+@contextlib.contextmanager
+def _empty_base(engine):
+    """A session on the base, which must hold no identity yet: the batch is the initial load."""
+    from sqlalchemy import func, select
+
+    from ght.db.engine import session_factory
+    from ght.identity.models import LocalIdentity
+    from ght.identity.service import IdentityRejected
+
+    with session_factory(engine)() as db:
+        if db.scalar(select(func.count()).select_from(LocalIdentity)):
+            raise IdentityRejected("database", "la base contient déjà des identités : la liaison par lot "
+                                   "sert au chargement initial (les flux HL7/FHIR lient ensuite au fil de l'eau)")
+        yield db
 
 
 @app.command("evaluate")

@@ -210,10 +210,10 @@ def blocking_rows(con: duckdb.DuckDBPyConnection, first_id: int) -> list[tuple[s
     return con.execute("SELECT key, id + ? FROM keys ORDER BY key, id", [first_id]).fetchall()
 
 
-def persist(db: Session, con: duckdb.DuckDBPyConnection, prepared: Prepared, linkage: Linkage, *,
-            actor: str, register_unknown: bool) -> list[str]:
-    """Store identities, patients, history, link events, review items and blocking keys; returns
-    the GHT patient id of each row. Bulk inserts: one statement per table and chunk. `con` is
+def persist(db: Session, con: duckdb.DuckDBPyConnection, prepared: Prepared, linkage: Linkage,
+            patient_ids: list[str], *, actor: str, register_unknown: bool) -> None:
+    """Store identities, patients (`patient_ids`: the id of each cluster), history, link events,
+    review items and blocking keys. Bulk inserts: one statement per table and chunk. `con` is
     the batch's DuckDB connection (load_features): the blocking keys are read from it."""
     finesses = sorted({row.data.finess for row in prepared.rows})
     establishments = dict(db.execute(select(Establishment.finess_ej, Establishment.id)
@@ -227,7 +227,6 @@ def persist(db: Session, con: duckdb.DuckDBPyConnection, prepared: Prepared, lin
         db.add(establishment)
         db.flush()
         establishments[finess] = establishment.id
-    patient_ids = new_patient_ids(max(linkage.cluster, default=-1) + 1)
     now = utcnow()
     first_id = (db.scalar(select(func.max(LocalIdentity.id))) or 0) + 1
     tables = [GhtPatient, LocalIdentity, IdentityChange, LinkEvent, IdentityFeatures, BlockingKey, ReviewItem]
@@ -264,22 +263,23 @@ def persist(db: Session, con: duckdb.DuckDBPyConnection, prepared: Prepared, lin
              "probability": 1 / (1 + 2 ** -weight)}
             for kind, i, j, weight in linkage.reviews
         ], contributions={}, status="open", created_at=now)
-    return [patient_ids[c] for c in linkage.cluster]
 
 
 def _bulk(db: Session, model, rows: list, columns: list[str] | None = None, **constants) -> None:
     bulk_insert(db.connection(), model.__table__, rows, constants=constants, columns=columns)
 
 
-def link_rows(db: Session, path: Path, rows: list[Row], *, actor: str, register_unknown: bool,
+def link_rows(db: Session | None, path: Path, rows: list[Row], *, actor: str, register_unknown: bool,
               train: bool = True, progress: Progress | None = None) -> tuple[list[str], Linkage, dict]:
-    """Link the rows of a file into an empty identity base; returns patient ids, linkage, parameters."""
+    """Link the rows of a file into the empty identity base `db`; returns the GHT patient id of
+    each row, the linkage and the parameters. With no `db`, only the links are made (a run
+    whose database would be thrown away at its end need not write one)."""
     step = progress or (lambda name, done, total: None)
     with without_cyclic_gc():  # millions of rows, traits, features: none in a cycle
         return _link_rows(db, path, rows, actor=actor, register_unknown=register_unknown, train=train, step=step)
 
 
-def _link_rows(db: Session, path: Path, rows: list[Row], *, actor: str, register_unknown: bool,
+def _link_rows(db: Session | None, path: Path, rows: list[Row], *, actor: str, register_unknown: bool,
                train: bool, step: Progress) -> tuple[list[str], Linkage, dict]:
     from ght.identity import training
     from ght.identity.scoring import DEFAULT_PARAMETERS
@@ -297,10 +297,12 @@ def _link_rows(db: Session, path: Path, rows: list[Row], *, actor: str, register
         linkage = cluster(len(prepared.rows), pairs, model)
         del pairs
         step("regroupement", 4, 5)
-        store_model(db, parameters, method="splink-em" if parameters is not DEFAULT_PARAMETERS else "default",
-                    trained_on=len(rows))
-        patient_ids = persist(db, con, prepared, linkage, actor=actor, register_unknown=register_unknown)
-        step("enregistrement", 5, 5)
+        patient_ids = new_patient_ids(max(linkage.cluster, default=-1) + 1)  # one per cluster
+        if db is not None:
+            store_model(db, parameters, method="splink-em" if parameters is not DEFAULT_PARAMETERS else "default",
+                        trained_on=len(rows))
+            persist(db, con, prepared, linkage, patient_ids, actor=actor, register_unknown=register_unknown)
+        step("enregistrement" if db is not None else "liens", 5, 5)
     finally:
         con.close()
-    return patient_ids, linkage, parameters
+    return [patient_ids[c] for c in linkage.cluster], linkage, parameters
