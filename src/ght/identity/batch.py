@@ -8,6 +8,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
 
@@ -21,13 +22,17 @@ from ght.db.bulk import bulk_insert, bulk_load, without_cyclic_gc
 from ght.directory.models import Establishment
 from ght.identity.comparisons import COMPARISONS, VETO_LEVELS
 from ght.identity.csvio import CsvProblem, Row
-from ght.identity.features import FEATURE_COLUMNS, Features, blocking_keys, features
+from ght.identity.features import FEATURE_COLUMNS, FEATURE_RULES, Features, blocking_keys
 from ght.identity.models import (
     BlockingKey, GhtPatient, IdentityChange, IdentityFeatures, LinkEvent, LocalIdentity, ReviewItem,
 )
 from ght.identity.patient_ids import new_patient_ids
+from ght.identity.rules import Rule, apply_to_columns, frozen_instances
 from ght.identity.scoring import ScoringModel, store_model
-from ght.identity.service import IdentityRejected, normalised_traits
+from ght.identity.service import (
+    NEEDS_VALID_INS, TRAIT_RULES, TRAITS, IdentityInput, IdentityRejected, check_ipp, checked_flags, checked_status,
+    normalised_traits,
+)
 
 Progress = Callable[[str, int, int], None]
 
@@ -49,29 +54,58 @@ class Linkage:
 
 def prepare(path: Path, rows: list[Row], max_problems: int = 20) -> Prepared:
     """Every row normalised (RNIV), with its features and blocking keys: the same functions as
-    the online path (service.normalised_traits, features.features, features.blocking_keys).
+    the online path (service.normalised_traits, features.features, features.blocking_keys), the
+    per-trait and per-feature ones applied once per distinct value of their inputs (rules.py); a
+    row one of them refuses goes through normalised_traits itself, which raises its error.
     (Measured: spreading this over two processes costs more in pickling the results back than
     it saves on this 2-core machine.)"""
-    traits, feats, keys, problems, total = [], [], [], [], 0
-    for row in rows:
+    data = [row.data for row in rows]
+    traits, refused = _trait_columns(data)
+    problems, total = [], 0
+    for index in refused:
         try:
-            t = normalised_traits(row.data, None)
+            row_traits = normalised_traits(data[index], None)
         except IdentityRejected as exc:
             total += 1
             if len(problems) < max_problems:
-                problems.append(f"ligne {row.line}, colonne {_CSV_COLUMN.get(exc.field, exc.field)} : {exc.message}")
+                problems.append(f"ligne {rows[index].line}, colonne {_CSV_COLUMN.get(exc.field, exc.field)} : {exc.message}")
             continue
-        f = features(
-            birth_name=t["birth_name"], used_name=t["used_name"], given_names=t["given_names"],
-            birth_date=t["birth_date"], sex=t["sex"], birth_place=t["birth_place"],
-            postcode=t["postcode"], phone=t["phone"], ins=t["ins"], ins_valid=t["ins_valid"],
-        )
-        traits.append(t)
-        feats.append(f)
-        keys.append(sorted({k[:80] for k in blocking_keys(f)}))
+        for name, value in row_traits.items():
+            traits[name][index] = value
     if total:
         raise CsvProblem(path, problems, total)
-    return Prepared(rows, traits, feats, keys)
+    values, _ = apply_to_columns(FEATURE_RULES, traits)
+    feats = frozen_instances(Features, len(rows), values)
+    keys = [sorted({k[:80] for k in blocking_keys(f)}) for f in feats]
+    rows_traits = list(map(dict, map(zip, repeat(TRAITS), zip(*(traits[name] for name in TRAITS)))))
+    return Prepared(rows, rows_traits, feats, keys)
+
+
+class _PerRow(Exception):
+    """A value the batch leaves to normalised_traits, row by row."""
+
+
+def _new_identity_status(status: str, flags: tuple[str, ...]) -> tuple[str, str]:
+    """The status and flags normalised_traits gives a new identity (no current one); one that
+    needs a valid INS is left to the per-row path (which checks it against the row's INS)."""
+    checked = checked_status(status, None)
+    if checked in NEEDS_VALID_INS:
+        raise _PerRow
+    return checked.value, checked_flags(flags)
+
+
+# normalised_traits(data, None) as rules: its checks of the record, its traits, then the status.
+_CHECKS: tuple[Rule, ...] = (((), ("ipp",), check_ipp),)
+_STATUS: tuple[Rule, ...] = ((("status", "flags"), ("status", "flags"), _new_identity_status),)
+
+
+def _trait_columns(data: list[IdentityInput]) -> tuple[dict[str, list], list[int]]:
+    """normalised_traits(data, None) of every row, as a column per trait (in its key order); and
+    the rows a rule refused, to go the per-row way."""
+    rules = (*_CHECKS, *TRAIT_RULES, *_STATUS)
+    inputs = {name for _, names, _ in rules for name in names}
+    columns = {name: list(map(attrgetter(name), data)) for name in inputs}
+    return apply_to_columns(rules, columns, (IdentityRejected, _PerRow))
 
 
 _CSV_COLUMN = {"finess": "source", "ipp": "local_id"}
