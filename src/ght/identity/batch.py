@@ -22,15 +22,15 @@ from ght.db.bulk import bulk_insert, bulk_load, without_cyclic_gc
 from ght.directory.models import Establishment
 from ght.identity.comparisons import COMPARISONS, VETO_LEVELS
 from ght.identity.csvio import CsvProblem, Row
-from ght.identity.features import FEATURE_COLUMNS, FEATURE_RULES, Features, blocking_keys
+from ght.identity.features import FEATURE_COLUMNS, FEATURE_RULES, Features, blocking_keys, features
 from ght.identity.models import (
     BlockingKey, GhtPatient, IdentityChange, IdentityFeatures, LinkEvent, LocalIdentity, ReviewItem,
 )
 from ght.identity.patient_ids import new_patient_ids
-from ght.identity.rules import Rule, apply_to_columns, frozen_instances
+from ght.identity.rules import ColumnRules, Rule, chained, frozen_instances
 from ght.identity.scoring import ScoringModel, store_model
 from ght.identity.service import (
-    NEEDS_VALID_INS, TRAIT_RULES, TRAITS, IdentityInput, IdentityRejected, check_ipp, checked_flags, checked_status,
+    NEEDS_VALID_INS, TRAIT_RULES, TRAITS, IdentityRejected, check_ipp, checked_flags, checked_status,
     normalised_traits,
 )
 
@@ -59,26 +59,46 @@ def prepare(path: Path, rows: list[Row], max_problems: int = 20) -> Prepared:
     row one of them refuses goes through normalised_traits itself, which raises its error.
     (Measured: spreading this over two processes costs more in pickling the results back than
     it saves on this 2-core machine.)"""
-    data = [row.data for row in rows]
-    traits, refused = _trait_columns(data)
-    problems, total = [], 0
-    for index in refused:
-        try:
-            row_traits = normalised_traits(data[index], None)
-        except IdentityRejected as exc:
-            total += 1
-            if len(problems) < max_problems:
-                problems.append(f"ligne {rows[index].line}, colonne {_CSV_COLUMN.get(exc.field, exc.field)} : {exc.message}")
-            continue
-        for name, value in row_traits.items():
-            traits[name][index] = value
+    rules = chained((*_CHECKS, *TRAIT_RULES, *_STATUS), FEATURE_RULES, _FEATURE)
+    outputs_of = ColumnRules(rules, (IdentityRejected, _PerRow))
+    inputs = sorted({name for _, names, _ in rules for name in names})
+    prepared = Prepared(rows, [], [], [])
+    problems: list[str] = []
+    total = 0
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start:start + _CHUNK]
+        data = [row.data for row in chunk]
+        outputs, refused = outputs_of({name: list(map(attrgetter(name), data)) for name in inputs})
+        for index in refused:
+            try:
+                traits = normalised_traits(data[index], None)
+            except IdentityRejected as exc:
+                total += 1
+                if len(problems) < max_problems:
+                    problems.append(f"ligne {chunk[index].line}, colonne {_CSV_COLUMN.get(exc.field, exc.field)} : {exc.message}")
+                continue
+            feats = features(**{name: traits[name] for name in _FEATURE_TRAITS})
+            for name, value in (*traits.items(), *((_FEATURE + n, getattr(feats, n)) for n in FEATURE_COLUMNS)):
+                outputs[name][index] = value
+        if not total:  # (with a problem, only the others are looked for)
+            _add(prepared, outputs)
     if total:
         raise CsvProblem(path, problems, total)
-    values, _ = apply_to_columns(FEATURE_RULES, traits)
-    feats = frozen_instances(Features, len(rows), values)
-    keys = [sorted({k[:80] for k in blocking_keys(f)}) for f in feats]
-    rows_traits = list(map(dict, map(zip, repeat(TRAITS), zip(*(traits[name] for name in TRAITS)))))
-    return Prepared(rows, rows_traits, feats, keys)
+    return prepared
+
+
+# Rows prepared at a time: columns that stay in the processor caches.
+_CHUNK = 2_000
+_FEATURE = "feature:"  # the features' outputs, beside the traits'
+_FEATURE_TRAITS = sorted({name for _, names, _ in FEATURE_RULES for name in names})
+
+
+def _add(prepared: Prepared, outputs: dict[str, list]) -> None:
+    """A chunk's traits and features (a column each) to `prepared`, with the blocking keys."""
+    feats = frozen_instances(Features, len(outputs["sex"]), {n: outputs[_FEATURE + n] for n in FEATURE_COLUMNS})
+    prepared.traits += map(dict, map(zip, repeat(TRAITS), zip(*(outputs[name] for name in TRAITS))))
+    prepared.features += feats
+    prepared.keys += [sorted({k[:80] for k in blocking_keys(f)}) for f in feats]
 
 
 class _PerRow(Exception):
@@ -97,15 +117,6 @@ def _new_identity_status(status: str, flags: tuple[str, ...]) -> tuple[str, str]
 # normalised_traits(data, None) as rules: its checks of the record, its traits, then the status.
 _CHECKS: tuple[Rule, ...] = (((), ("ipp",), check_ipp),)
 _STATUS: tuple[Rule, ...] = ((("status", "flags"), ("status", "flags"), _new_identity_status),)
-
-
-def _trait_columns(data: list[IdentityInput]) -> tuple[dict[str, list], list[int]]:
-    """normalised_traits(data, None) of every row, as a column per trait (in its key order); and
-    the rows a rule refused, to go the per-row way."""
-    rules = (*_CHECKS, *TRAIT_RULES, *_STATUS)
-    inputs = {name for _, names, _ in rules for name in names}
-    columns = {name: list(map(attrgetter(name), data)) for name in inputs}
-    return apply_to_columns(rules, columns, (IdentityRejected, _PerRow))
 
 
 _CSV_COLUMN = {"finess": "source", "ipp": "local_id"}

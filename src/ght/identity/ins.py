@@ -110,7 +110,7 @@ def compact_nir_problem(nir: str) -> NirProblem | None:
     """`nir_problem` of a value already compacted (`compact`): not compacted a second time."""
     if len(nir) != 15:
         return NirProblem.LENGTH
-    if _characters_problem(nir):
+    if not (nir.isascii() and nir.isdigit()) and _characters_problem(nir):  # (all digits: none)
         return NirProblem.CHARACTERS
     if nir[0] not in "12":
         return NirProblem.SEX

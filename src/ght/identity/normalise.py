@@ -60,8 +60,10 @@ def rniv_name(value: str | None) -> str:
         text = unicodedata.normalize("NFKD", value.translate(_ALL_MARKS))
         text = text.translate(_COMBINING_MARKS).upper()
     text = _NOT_ALLOWED.sub(" ", text)
-    text = _SPACED_HYPHEN.sub("-", text)
-    text = _SPACED_APOSTROPHE.sub("'", text)
+    if "-" in text:
+        text = _SPACED_HYPHEN.sub("-", text)
+    if "'" in text:
+        text = _SPACED_APOSTROPHE.sub("'", text)
     # Abbreviations, also glued by a hyphen: "ST-ETIENNE" -> "SAINT-ETIENNE".
     words = ["-".join(_ABBREVIATIONS.get(part, part) for part in word.split("-")) if "-" in word
              else _ABBREVIATIONS.get(word, word) for word in text.split()]

@@ -6,7 +6,7 @@ construction. Also: slotted frozen dataclasses built a field at a time over all 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import MISSING, fields, make_dataclass
 from functools import cache
 from itertools import repeat, starmap
@@ -29,6 +29,34 @@ def apply_rules(rules: Sequence[Rule], value_of: Callable[[str], object]) -> dic
     return outputs
 
 
+def chained(first: Sequence[Rule], then: Sequence[Rule], prefix: str) -> tuple[Rule, ...]:
+    """The rules of `first`, each followed, in one function, by the rules of `then` computed
+    from its outputs alone (their outputs named `prefix` + name): one pass over a column for
+    both, once per distinct value. Every rule of `then` must find such a rule in `first`."""
+    chained_rules = []
+    left = list(then)
+    for names, inputs, compute in first:
+        after = [rule for rule in left if names and set(rule[1]) <= set(names)]
+        left = [rule for rule in left if rule not in after]
+        if not after:
+            chained_rules.append((names, inputs, compute))
+            continue
+        outputs = (*names, *(prefix + name for rule in after for name in rule[0]))
+        chained_rules.append((outputs, inputs, _chain(names, compute, after)))
+    if left:
+        raise ValueError(f"rules computed from the outputs of several rules: {[rule[0] for rule in left]}")
+    return tuple(chained_rules)
+
+
+def _chain(names: tuple[str, ...], compute: Callable, after: list[Rule]) -> Callable:
+    def chain(*values):
+        first = compute(*values)
+        first = first if len(names) > 1 else (first,)
+        outputs = apply_rules(after, dict(zip(names, first, strict=True)).__getitem__)
+        return (*first, *outputs.values())
+    return chain
+
+
 class Refused:
     """The output of a value its function refused (raised on): its rows go the per-row way."""
 
@@ -41,53 +69,89 @@ class Refused:
 Refuse = type[Exception] | tuple[type[Exception], ...]
 
 
-def apply_to_columns(rules: Sequence[Rule], columns: dict[str, Sequence],
-                     refuse: Refuse = ()) -> tuple[dict[str, list], list[int]]:
-    """The outputs of `rules` for every row of `columns` (a sequence per input, all of one
-    length), each function called once per distinct value of its inputs; and the rows, in
-    order, where a function raised `refuse` (their outputs are then `Refused`)."""
-    outputs: dict[str, list] = {}
-    refused: set[int] = set()
-    for names, inputs, compute in rules:
-        keys = columns[inputs[0]] if len(inputs) == 1 else list(zip(*(columns[n] for n in inputs), strict=True))
-        values, refusals = _values(compute, keys, len(inputs) > 1, refuse)
-        if refusals:
-            refused.update(row for row, key in enumerate(keys) if key in refusals)
-            if len(names) > 1:
-                values = [(v,) * len(names) if v.__class__ is Refused else v for v in values]
-        if len(names) == 1:
-            outputs[names[0]] = values
-        elif names:
-            split = [list(column) for column in zip(*values, strict=True)] or [[] for _ in names]
-            outputs.update(zip(names, split, strict=True))
-    return outputs, sorted(refused)
+class ColumnRules:
+    """`rules` applied to chunks of rows, a column at a time: each function called once per
+    distinct value of its inputs, remembered from chunk to chunk (a dict per rule). An input
+    that hardly repeats (an IPP, a phone, an INS: most values new after the first rows) goes
+    back to one call per row, cheaper than a dict that only grows. Chunks of a few thousand rows
+    keep the columns in the processor caches."""
+
+    def __init__(self, rules: Sequence[Rule], refuse: Refuse = ()) -> None:
+        self.rules = rules
+        self.refuse = refuse
+        self._memos = [_Memo() for _ in rules]
+
+    def __call__(self, columns: dict[str, Sequence]) -> tuple[dict[str, list], list[int]]:
+        """The outputs for every row of `columns` (a sequence per input, all of one length), and
+        the rows, in order, where a function raised `refuse` (their outputs are `Refused`)."""
+        outputs: dict[str, list] = {}
+        refused: set[int] = set()
+        for (names, inputs, compute), memo in zip(self.rules, self._memos, strict=True):
+            keys = columns[inputs[0]] if len(inputs) == 1 else list(zip(*(columns[n] for n in inputs), strict=True))
+            values, refusals = memo.values(compute, len(inputs) > 1, keys, self.refuse)
+            if refusals:
+                refused.update(row for row, key in enumerate(keys) if key in refusals)
+                if len(names) > 1:
+                    values = [(v,) * len(names) if v.__class__ is Refused else v for v in values]
+            if len(names) == 1:
+                outputs[names[0]] = values
+            elif names:
+                split = [list(column) for column in zip(*values, strict=True)] or [[] for _ in names]
+                outputs.update(zip(names, split, strict=True))
+        return outputs, sorted(refused)
 
 
-# Distinct values in a sample of a column above which its function is called on every row:
-# looking each row up among nearly as many distinct values costs more than the call.
-_SAMPLE, _MOSTLY_DISTINCT = 2000, 0.5
+# After this many rows, a rule whose values were new for more than this share of them calls
+# its function on each row instead.
+_WARM_UP, _MOSTLY_NEW = 50_000, 0.8
 
 
-def _values(compute: Callable, keys: Sequence[Hashable], spread: bool, refuse: Refuse) -> tuple[list, set]:
-    """compute's value for each key, and the keys it refused."""
-    if len(set(keys[:_SAMPLE])) > _MOSTLY_DISTINCT * min(len(keys), _SAMPLE):
-        try:  # the loop in C; the functions are pure, so the same values
-            return list(starmap(compute, keys) if spread else map(compute, keys)), set()
-        except refuse:
-            pass  # the distinct path below tells which keys it refuses
-    results = _distinct_results(compute, keys, spread=spread, refuse=refuse)
-    refusals = {key for key, value in results.items() if value.__class__ is Refused}
-    return list(map(results.__getitem__, keys)), refusals
+class _Memo:
+    """One rule's values so far, and whether it still keeps them."""
+
+    def __init__(self) -> None:
+        self.results: dict = {}
+        self.refused: set = set()
+        self.rows = 0
+        self.new = 0
+        self.direct = False
+
+    def values(self, compute: Callable, spread: bool, keys: Sequence[Hashable], refuse: Refuse) -> tuple[list, set]:
+        """compute's value for each key, and the keys it refused."""
+        if self.direct:
+            try:  # the loop in C; the functions are pure, so the same values
+                return list(starmap(compute, keys) if spread else map(compute, keys)), set()
+            except refuse:  # which keys: told by a dict of this chunk's values
+                results = _results(compute, set(keys), spread, refuse)
+                return list(map(results.__getitem__, keys)), {k for k, v in results.items() if v.__class__ is Refused}
+        self.rows += len(keys)
+        if not self.refused:
+            try:  # every value met before: the usual case for names, dates, places
+                return list(map(self.results.__getitem__, keys)), set()
+            except KeyError:
+                pass
+        distinct = set(keys)
+        new = [key for key in distinct if key not in self.results]  # (set.difference walks a dict)
+        if new:
+            added = _results(compute, new, spread, refuse)
+            self.results.update(added)
+            self.refused.update(k for k, v in added.items() if v.__class__ is Refused)
+        self.new += len(new)
+        values = list(map(self.results.__getitem__, keys))
+        refusals = distinct & self.refused
+        if self.rows >= _WARM_UP and self.new > _MOSTLY_NEW * self.rows:
+            self.direct, self.results = True, {}
+        return values, refusals
 
 
-def _distinct_results(compute: Callable, keys: Sequence[Hashable], *, spread: bool, refuse: Refuse) -> dict:
-    distinct = list(set(keys))
+def _results(compute: Callable, keys: Iterable[Hashable], spread: bool, refuse: Refuse) -> dict:
+    keys = list(keys)
     try:  # the usual case, every value accepted: the loop in C
-        return dict(zip(distinct, starmap(compute, distinct) if spread else map(compute, distinct), strict=True))
+        return dict(zip(keys, starmap(compute, keys) if spread else map(compute, keys), strict=True))
     except refuse:
         pass
     results = {}
-    for key in distinct:
+    for key in keys:
         try:
             results[key] = compute(*key) if spread else compute(key)
         except refuse as error:
