@@ -2,6 +2,7 @@
 executemany on SQLite): every table readable back, defaults applied, online linking works on it."""
 
 import csv
+from dataclasses import replace
 from datetime import UTC
 
 from sqlalchemy import func, select
@@ -40,6 +41,6 @@ def test_batch_store_reads_back_and_serves_online_linking(db, tmp_path):
     assert event.details == {} and event.undone_by is None
 
     # A known person arriving again through a feed is linked to the patient the batch made.
-    again = rows[0].data.__class__(**{**rows[0].data.__dict__, "ipp": "NEW-1"})
+    again = replace(rows[0].data, ipp="NEW-1")  # IdentityInput has slots, no __dict__
     result = record_identity(db, again, actor="test", channel="hl7")
     assert (result.decision, result.patient_id) == ("linked", patient_ids[0])

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ght.identity.normalise import match_key, phone_key, without_particles
+from ght.identity.rules import Rule, apply_rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,50 @@ class Features:
 FEATURE_COLUMNS = tuple(Features.__slots__)
 
 
+def given_name_keys(given_names: str) -> tuple[str, str]:
+    """All given names glued, and the first one, as keys."""
+    given = [match_key(name) for name in (given_names or "").split()]
+    return "".join(given), given[0] if given else ""
+
+
+def birth_date_key(birth_date: date | str | None) -> str:
+    if isinstance(birth_date, date):
+        birth_date = birth_date.isoformat()
+    return birth_date or ""
+
+
+def sex_key(sex: str) -> str:
+    return sex if sex in ("M", "F") else ""
+
+
+def birth_place_key(birth_place: str) -> str:
+    return (birth_place or "").upper()
+
+
+def postcode_key(postcode: str) -> str:
+    return (postcode or "").strip()
+
+
+def ins_key(ins: str | None, ins_valid: bool) -> str:
+    return (ins or "") if ins_valid else ""
+
+
+# (features, traits, function): each feature a function of its own trait(s) alone, so that the
+# batch computes it once per distinct value (batch.prepare); a tuple for several features.
+FEATURE_RULES: tuple[Rule, ...] = (
+    (("bn",), ("birth_name",), match_key),
+    (("bnp",), ("birth_name",), without_particles),
+    (("un",), ("used_name",), match_key),
+    (("gk", "fg"), ("given_names",), given_name_keys),
+    (("bd",), ("birth_date",), birth_date_key),
+    (("sx",), ("sex",), sex_key),
+    (("bp",), ("birth_place",), birth_place_key),
+    (("pc",), ("postcode",), postcode_key),
+    (("ph",), ("phone",), phone_key),
+    (("ins",), ("ins", "ins_valid"), ins_key),
+)
+
+
 def features(
     *,
     birth_name: str,
@@ -43,22 +88,7 @@ def features(
     ins: str | None,
     ins_valid: bool,
 ) -> Features:
-    given = [match_key(name) for name in (given_names or "").split()]
-    if isinstance(birth_date, date):
-        birth_date = birth_date.isoformat()
-    return Features(
-        bn=match_key(birth_name),
-        bnp=without_particles(birth_name),
-        un=match_key(used_name),
-        gk="".join(given),
-        fg=given[0] if given else "",
-        bd=birth_date or "",
-        sx=sex if sex in ("M", "F") else "",
-        bp=(birth_place or "").upper(),
-        pc=(postcode or "").strip(),
-        ph=phone_key(phone),
-        ins=(ins or "") if ins_valid else "",
-    )
+    return Features(**apply_rules(FEATURE_RULES, locals().__getitem__))
 
 
 def swapped_date(bd: str) -> str | None:

@@ -21,7 +21,26 @@ _LIGATURES = str.maketrans({"Œ": "OE", "œ": "OE", "Æ": "AE", "æ": "AE", "ß"
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'"})
 _HYPHENS = str.maketrans({"‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "_": "-"})
 _ASCII_MARKS = {k: v for table in (_APOSTROPHES, _HYPHENS) for k, v in table.items() if k < 128}
+# The three tables in one: their keys are distinct and none maps to another's key.
+_ALL_MARKS = {**_LIGATURES, **_APOSTROPHES, **_HYPHENS}
 _NOT_ALLOWED = re.compile(r"[^A-Z' -]")
+_SPACED_HYPHEN = re.compile(r"\s*-\s*")
+_SPACED_APOSTROPHE = re.compile(r"\s*'\s*")
+_SEPARATORS = re.compile(r"[ '-]")
+_NON_DIGITS = re.compile(r"\D")
+
+
+class _CombiningMarks(dict):
+    """A translation table that deletes the combining marks (accents), filled as characters are
+    met: one str.translate instead of a Python test per character."""
+
+    def __missing__(self, code: int) -> int | None:
+        kept = None if unicodedata.combining(chr(code)) else code
+        self[code] = kept
+        return kept
+
+
+_COMBINING_MARKS = _CombiningMarks()
 _ABBREVIATIONS = {"ST": "SAINT", "STE": "SAINTE", "STS": "SAINTS", "STES": "SAINTES"}
 
 # Leading particles of French (and neighbouring) family names, longest first.
@@ -38,22 +57,23 @@ def rniv_name(value: str | None) -> str:
         # Nothing to decompose: only the two ASCII marks of the tables below change.
         text = value.translate(_ASCII_MARKS).upper()
     else:
-        text = value.translate(_LIGATURES).translate(_APOSTROPHES).translate(_HYPHENS)
-        text = unicodedata.normalize("NFKD", text)
-        text = "".join(c for c in text if not unicodedata.combining(c)).upper()
+        text = unicodedata.normalize("NFKD", value.translate(_ALL_MARKS))
+        text = text.translate(_COMBINING_MARKS).upper()
     text = _NOT_ALLOWED.sub(" ", text)
-    text = re.sub(r"\s*-\s*", "-", text)
-    text = re.sub(r"\s*'\s*", "'", text)
-    words = [_ABBREVIATIONS.get(word, word) for word in text.split()]
-    # An abbreviation glued by a hyphen: "ST-ETIENNE" -> "SAINT-ETIENNE".
-    words = ["-".join(_ABBREVIATIONS.get(part, part) for part in word.split("-")) for word in words]
+    if "-" in text:
+        text = _SPACED_HYPHEN.sub("-", text)
+    if "'" in text:
+        text = _SPACED_APOSTROPHE.sub("'", text)
+    # Abbreviations, also glued by a hyphen: "ST-ETIENNE" -> "SAINT-ETIENNE".
+    words = ["-".join(_ABBREVIATIONS.get(part, part) for part in word.split("-")) if "-" in word
+             else _ABBREVIATIONS.get(word, word) for word in text.split()]
     return " ".join(words).strip("-' ")
 
 
 @lru_cache(maxsize=1 << 18)
 def match_key(value: str | None) -> str:
     """The RNIV name without separators: the form names are compared in."""
-    return re.sub(r"[ '-]", "", rniv_name(value))
+    return _SEPARATORS.sub("", rniv_name(value))
 
 
 @lru_cache(maxsize=1 << 18)
@@ -68,7 +88,7 @@ def without_particles(value: str | None) -> str:
                 name = name[len(particle):]
                 stripped = True
                 break
-    return re.sub(r"[ '-]", "", name)
+    return _SEPARATORS.sub("", name)
 
 
 def given_names_list(value: str | None) -> list[str]:
@@ -92,7 +112,7 @@ def given_names_key(value: str | None) -> str:
 
 def phone_key(value: str | None) -> str:
     """National significant number: '+33 6 12 34 56 78', '0612345678' -> '612345678'."""
-    digits = re.sub(r"\D", "", value or "")
+    digits = _NON_DIGITS.sub("", value or "")
     if digits.startswith("0033"):
         digits = digits[4:]
     elif digits.startswith("33") and len(digits) == 11:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,7 +19,8 @@ from ght.identity import ins as ins_checks
 from ght.identity import publication as _publication  # noqa: F401  (queues publications of link events in the same transaction)
 from ght.record import compartment as _compartment  # noqa: F401  (moves clinical resources with their identity)
 from ght.identity.models import GhtPatient, IdentityChange, LinkEvent, LocalIdentity
-from ght.identity.normalise import first_given_name, given_names_list, rniv_name, sex_code
+from ght.identity.normalise import given_names_list, rniv_name, sex_code
+from ght.identity.rules import Rule, apply_rules
 from ght.identity.status import Flag, Status, can_transition
 
 
@@ -32,7 +34,7 @@ class IdentityRejected(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IdentityInput:
     """A local identity as a source system sends it. Empty strings mean "not sent"."""
 
@@ -95,13 +97,17 @@ def _nir_problem_fr(value: str) -> str:
     return ins_checks.InsError(problem, value).message_fr if problem else "valide"
 
 
-def normalised_traits(data: IdentityInput, current: LocalIdentity | None) -> dict:
-    """The traits to store, RNIV-normalised and checked; raises IdentityRejected."""
-    if not data.ipp.strip():
+# The checks of a record as a whole, in the order normalised_traits makes them.
+
+def check_ipp(ipp: str) -> None:
+    if not ipp.strip():
         raise IdentityRejected("ipp", "IPP absent")
-    if len(data.ipp) > 40:
+    if len(ipp) > 40:
         raise IdentityRejected("ipp", "IPP trop long (40 caractères au plus)")
-    status_value = data.status or (current.status if current else Status.PROV)
+
+
+def checked_status(value: str, current: LocalIdentity | None) -> Status:
+    status_value = value or (current.status if current else Status.PROV)
     try:
         status = Status(status_value)
     except ValueError:
@@ -110,42 +116,96 @@ def normalised_traits(data: IdentityInput, current: LocalIdentity | None) -> dic
         raise IdentityRejected(
             "status", f"passage du statut {current.status} à {status} non autorisé par le RNIV"
         )
+    return status
+
+
+def checked_flags(values: tuple[str, ...]) -> str:
     flags = []
-    for flag in data.flags:
+    for flag in values:
         try:
             flags.append(Flag(flag).value)
         except ValueError:
             raise IdentityRejected("flags", f"attribut d'identité inconnu « {flag} » (table 0445)") from None
-    ins = ins_checks.compact(data.ins) if data.ins else ""
-    ins_valid = bool(ins) and ins_checks.compact_nir_problem(ins) is None  # `ins` is compacted once
-    if status in (Status.RECUP, Status.QUAL) and not ins_valid:
+    return " ".join(dict.fromkeys(flags))
+
+
+# Statuses that need a valid INS: for any other, check_ins_for_status passes whatever the INS.
+NEEDS_VALID_INS = frozenset({Status.RECUP, Status.QUAL})
+
+
+def check_ins_for_status(status: Status, value: str) -> None:
+    if status not in NEEDS_VALID_INS:
+        return
+    ins, _, ins_valid = ins_traits(value, "")
+    if not ins_valid:
         raise IdentityRejected(
             "ins", f"une identité {status} doit porter un INS valide"
-            + (f" (« {data.ins} » refusé : {_nir_problem_fr(ins)})" if ins else "")
+            + (f" (« {value} » refusé : {_nir_problem_fr(ins)})" if ins else "")
         )
-    birth_place = data.birth_place.strip().upper()
+
+
+# Each stored trait is a function of its own input field(s) alone: the online path applies them
+# to one identity, the batch once per distinct value of a column (batch.prepare).
+
+def birth_place_trait(value: str) -> str:
+    birth_place = value.strip().upper()
     if birth_place and (len(birth_place) != 5 or not birth_place[2:].isdigit()):
-        raise IdentityRejected("birth_place", f"code INSEE du lieu de naissance invalide « {data.birth_place} »")
-    names = given_names_list(data.given_names)
-    return dict(
-        birth_name=rniv_name(data.birth_name),
-        first_given_name=names[0] if names else "",
-        given_names=" ".join(names),
-        birth_date=data.birth_date,
-        sex=sex_code(data.sex),
-        birth_place=birth_place,
-        used_name=rniv_name(data.used_name),
-        used_given_name=rniv_name(data.used_given_name) or first_given_name(data.given_names),
-        address=data.address.strip(),
-        postcode=data.postcode.strip(),
-        city=rniv_name(data.city),
-        phone=data.phone.strip(),
-        ins=ins or None,
-        ins_oid=(data.ins_oid or (ins_checks.INS_NIR_OID if ins else "")) or None,
-        ins_valid=ins_valid,
-        status=status.value,
-        flags=" ".join(dict.fromkeys(flags)),
-    )
+        raise IdentityRejected("birth_place", f"code INSEE du lieu de naissance invalide « {value} »")
+    return birth_place
+
+
+def given_names_traits(given_names: str, used_given_name: str) -> tuple[str, str, str]:
+    """The first given name, all of them and the used one (the first by default), RNIV-spelled."""
+    names = given_names_list(given_names)
+    first = names[0] if names else ""
+    return first, " ".join(names), rniv_name(used_given_name) or first
+
+
+def ins_traits(value: str, ins_oid: str) -> tuple[str | None, str | None, bool]:
+    """The INS (compact), its OID and whether its key is right; `value` is compacted once."""
+    ins = ins_checks.compact(value) if value else ""
+    ins_valid = bool(ins) and ins_checks.compact_nir_problem(ins) is None
+    return ins or None, (ins_oid or (ins_checks.INS_NIR_OID if ins else "")) or None, ins_valid
+
+
+def _same(value):
+    return value
+
+
+def _stripped(value: str) -> str:
+    return value.strip()
+
+
+# (traits, IdentityInput fields, function); the function returns a tuple when it gives several
+# traits. Only birth_place_trait refuses a value.
+TRAIT_RULES: tuple[Rule, ...] = (
+    (("birth_name",), ("birth_name",), rniv_name),
+    (("first_given_name", "given_names", "used_given_name"), ("given_names", "used_given_name"), given_names_traits),
+    (("birth_date",), ("birth_date",), _same),
+    (("sex",), ("sex",), sex_code),
+    (("birth_place",), ("birth_place",), birth_place_trait),
+    (("used_name",), ("used_name",), rniv_name),
+    (("address",), ("address",), _stripped),
+    (("postcode",), ("postcode",), _stripped),
+    (("city",), ("city",), rniv_name),
+    (("phone",), ("phone",), _stripped),
+    (("ins", "ins_oid", "ins_valid"), ("ins", "ins_oid"), ins_traits),
+)
+# The stored traits, in their order (the rules', then the status and flags of the record).
+TRAITS = ("birth_name", "first_given_name", "given_names", "birth_date", "sex", "birth_place", "used_name",
+          "used_given_name", "address", "postcode", "city", "phone", "ins", "ins_oid", "ins_valid", "status", "flags")
+
+
+def normalised_traits(data: IdentityInput, current: LocalIdentity | None) -> dict:
+    """The traits to store, RNIV-normalised and checked; raises IdentityRejected."""
+    check_ipp(data.ipp)
+    status = checked_status(data.status, current)
+    flags = checked_flags(data.flags)
+    check_ins_for_status(status, data.ins)
+    traits = apply_rules(TRAIT_RULES, partial(getattr, data))
+    traits["status"] = status.value
+    traits["flags"] = flags
+    return {name: traits[name] for name in TRAITS}
 
 
 def record_history(db: Session, identity: LocalIdentity, event: str, *, actor: str, channel: str, reference: str | None) -> None:
