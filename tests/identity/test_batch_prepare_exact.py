@@ -13,7 +13,7 @@ import ght.identity.csvio as csvio
 import ght.identity.rules as rules
 from ght.demo import GeneratorConfig, generate
 from ght.identity.csvio import INPUT_COLUMNS, CsvProblem, Row, read_identities
-from ght.identity.features import blocking_keys, features
+from ght.identity.features import FEATURE_COLUMNS, blocking_keys, features
 from ght.identity.service import IdentityInput, normalised_traits
 
 # Rows that the generator does not write: every spelling normalise.py handles, and faults the
@@ -75,6 +75,8 @@ def _assert_prepared_as_online(rows, path):
     for fast, slow in zip(prepared.traits, traits, strict=True):
         assert list(fast.items()) == list(slow.items())  # values and key order
     assert prepared.features == feats
+    # The same features a column at a time (the batch's DuckDB table and stored rows).
+    assert prepared.feature_columns == {n: [getattr(f, n) for f in feats] for n in FEATURE_COLUMNS}
     assert prepared.keys == keys
 
 

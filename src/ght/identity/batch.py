@@ -43,6 +43,9 @@ class Prepared:
     traits: list[dict]
     features: list[Features]
     keys: list[list[str]]  # blocking keys of each row, as stored (80 characters at most)
+    # The features again, a list per column (FEATURE_COLUMNS): the batch's DuckDB table is
+    # loaded from them without reading a million objects back attribute by attribute.
+    feature_columns: dict[str, list[str]] = field(default_factory=lambda: {n: [] for n in FEATURE_COLUMNS})
 
 
 @dataclass
@@ -59,7 +62,7 @@ def prepare(path: Path, rows: list[Row], max_problems: int = 20) -> Prepared:
     row one of them refuses goes through normalised_traits itself, which raises its error.
     (Measured: spreading this over two processes costs more in pickling the results back than
     it saves on this 2-core machine.)"""
-    rules = chained((*_CHECKS, *TRAIT_RULES, *_STATUS), FEATURE_RULES, _FEATURE)
+    rules = chained((*_CHECKS, *TRAIT_RULES, *_STATUS), FEATURE_RULES, _FEATURE_OUTPUT)
     outputs_of = ColumnRules(rules, (IdentityRejected, _PerRow))
     inputs = sorted({name for _, names, _ in rules for name in names})
     prepared = Prepared(rows, [], [], [])
@@ -78,7 +81,7 @@ def prepare(path: Path, rows: list[Row], max_problems: int = 20) -> Prepared:
                     problems.append(f"ligne {chunk[index].line}, colonne {_CSV_COLUMN.get(exc.field, exc.field)} : {exc.message}")
                 continue
             feats = features(**{name: traits[name] for name in _FEATURE_TRAITS})
-            for name, value in (*traits.items(), *((_FEATURE + n, getattr(feats, n)) for n in FEATURE_COLUMNS)):
+            for name, value in (*traits.items(), *((_FEATURE_OUTPUT + n, getattr(feats, n)) for n in FEATURE_COLUMNS)):
                 outputs[name][index] = value
         if not total:  # (with a problem, only the others are looked for)
             _add(prepared, outputs)
@@ -89,15 +92,17 @@ def prepare(path: Path, rows: list[Row], max_problems: int = 20) -> Prepared:
 
 # Rows prepared at a time: columns that stay in the processor caches.
 _CHUNK = 2_000
-_FEATURE = "feature:"  # the features' outputs, beside the traits'
+_FEATURE_OUTPUT = "feature:"  # prefix of the features' outputs, beside the traits'
 _FEATURE_TRAITS = sorted({name for _, names, _ in FEATURE_RULES for name in names})
 
 
 def _add(prepared: Prepared, outputs: dict[str, list]) -> None:
     """A chunk's traits and features (a column each) to `prepared`, with the blocking keys."""
-    feats = frozen_instances(Features, len(outputs["sex"]), {n: outputs[_FEATURE + n] for n in FEATURE_COLUMNS})
+    feats = frozen_instances(Features, len(outputs["sex"]), {n: outputs[_FEATURE_OUTPUT + n] for n in FEATURE_COLUMNS})
     prepared.traits += map(dict, map(zip, repeat(TRAITS), zip(*(outputs[name] for name in TRAITS))))
     prepared.features += feats
+    for name in FEATURE_COLUMNS:
+        prepared.feature_columns[name] += outputs[_FEATURE_OUTPUT + name]
     prepared.keys += [sorted({k[:80] for k in blocking_keys(f)}) for f in feats]
 
 
@@ -125,7 +130,7 @@ _CSV_COLUMN = {"finess": "source", "ipp": "local_id"}
 def load_features(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
     columns = {"unique_id": pa.array(range(len(prepared.features)), pa.int64())}
     for name in FEATURE_COLUMNS:
-        columns[name] = pa.array(list(map(attrgetter(name), prepared.features)), pa.string())
+        columns[name] = pa.array(prepared.feature_columns[name], pa.string())
     con.register("features_arrow", pa.table(columns))
     con.execute("CREATE OR REPLACE TABLE features AS SELECT * FROM features_arrow")
     con.unregister("features_arrow")
@@ -297,8 +302,8 @@ def persist(db: Session, con: duckdb.DuckDBPyConnection, prepared: Prepared, lin
         _bulk(db, LinkEvent, events, at=now, action="link", actor=actor, channel="batch", details={})
         del events
         # Rows as tuples (no dict per row): the features in FEATURE_COLUMNS order.
-        values = attrgetter(*FEATURE_COLUMNS)
-        _bulk(db, IdentityFeatures, [(first_id + index, *values(f)) for index, f in enumerate(prepared.features)],
+        ids = range(first_id, first_id + len(prepared.rows))
+        _bulk(db, IdentityFeatures, list(zip(ids, *(prepared.feature_columns[n] for n in FEATURE_COLUMNS), strict=True)),
               columns=["identity_id", *FEATURE_COLUMNS])
         blocking = blocking_rows(con, first_id)
         _bulk(db, BlockingKey, blocking, columns=["key", "identity_id"])
