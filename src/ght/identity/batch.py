@@ -5,6 +5,7 @@ the online matcher, cluster under the INS rules, and store the result."""
 from __future__ import annotations
 
 import math
+from functools import cached_property
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,11 +42,15 @@ Progress = Callable[[str, int, int], None]
 class Prepared:
     rows: list[Row]
     traits: list[dict]
-    features: list[Features]
     keys: list[list[str]]  # blocking keys of each row, as stored (80 characters at most)
-    # The features again, a list per column (FEATURE_COLUMNS): the batch's DuckDB table is
-    # loaded from them without reading a million objects back attribute by attribute.
+    # The features of the rows, a list per column (FEATURE_COLUMNS): the batch's DuckDB table
+    # and the stored rows are built from them, with no million objects kept to read back.
     feature_columns: dict[str, list[str]] = field(default_factory=lambda: {n: [] for n in FEATURE_COLUMNS})
+
+    @cached_property
+    def features(self) -> list[Features]:
+        """The features of each row as objects, as the online matcher compares them."""
+        return frozen_instances(Features, len(self.rows), self.feature_columns)
 
 
 @dataclass
@@ -65,7 +70,7 @@ def prepare(path: Path, rows: list[Row], max_problems: int = 20) -> Prepared:
     rules = chained((*_CHECKS, *TRAIT_RULES, *_STATUS), FEATURE_RULES, _FEATURE_OUTPUT)
     outputs_of = ColumnRules(rules, (IdentityRejected, _PerRow))
     inputs = sorted({name for _, names, _ in rules for name in names})
-    prepared = Prepared(rows, [], [], [])
+    prepared = Prepared(rows, [], [])
     problems: list[str] = []
     total = 0
     for start in range(0, len(rows), _CHUNK):
@@ -100,7 +105,6 @@ def _add(prepared: Prepared, outputs: dict[str, list]) -> None:
     """A chunk's traits and features (a column each) to `prepared`, with the blocking keys."""
     feats = frozen_instances(Features, len(outputs["sex"]), {n: outputs[_FEATURE_OUTPUT + n] for n in FEATURE_COLUMNS})
     prepared.traits += map(dict, map(zip, repeat(TRAITS), zip(*(outputs[name] for name in TRAITS))))
-    prepared.features += feats
     for name in FEATURE_COLUMNS:
         prepared.feature_columns[name] += outputs[_FEATURE_OUTPUT + name]
     prepared.keys += [sorted({k[:80] for k in blocking_keys(f)}) for f in feats]
@@ -128,7 +132,7 @@ _CSV_COLUMN = {"finess": "source", "ipp": "local_id"}
 
 
 def load_features(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
-    columns = {"unique_id": pa.array(range(len(prepared.features)), pa.int64())}
+    columns = {"unique_id": pa.array(range(len(prepared.rows)), pa.int64())}
     for name in FEATURE_COLUMNS:
         columns[name] = pa.array(prepared.feature_columns[name], pa.string())
     con.register("features_arrow", pa.table(columns))
