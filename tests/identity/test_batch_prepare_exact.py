@@ -67,8 +67,8 @@ def _reference_prepare(rows):
     return traits, feats, [sorted({k[:80] for k in blocking_keys(f)}) for f in feats]
 
 
-def _assert_prepared_as_online(rows, path):
-    prepared = batch.prepare(path, rows)
+def _assert_prepared_as_online(rows, path, processes=None):
+    prepared = batch.prepare(path, rows, processes=processes)
     traits, feats, keys = _reference_prepare(rows)
     assert prepared.rows is rows
     assert len(prepared.traits) == len(traits)
@@ -92,12 +92,13 @@ def test_fast_read_equals_the_plain_read(territory, monkeypatch, chunk):
     assert hash(fast[-1].data) == hash(slow[-1].data) and fast[-1] == slow[-1]
 
 
-@pytest.mark.parametrize(("chunk", "warm_up"), [(2_000, 50_000), (5, 20)])
-def test_fast_prepare_equals_the_online_functions_row_by_row(territory, monkeypatch, chunk, warm_up):
+@pytest.mark.parametrize(("chunk", "warm_up", "processes"), [(2_000, 50_000, 1), (5, 20, 1), (1_000, 50_000, 3)])
+def test_fast_prepare_equals_the_online_functions_row_by_row(territory, monkeypatch, chunk, warm_up, processes):
+    """Also split between three processes (two forked children): the same columns, in row order."""
     monkeypatch.setattr(batch, "_CHUNK", chunk)
     monkeypatch.setattr(rules, "_WARM_UP", warm_up)  # small: rules also go to one call per row
     rows = read_identities(territory)
-    _assert_prepared_as_online(rows, territory)
+    _assert_prepared_as_online(rows, territory, processes)
 
 
 def test_rows_the_rules_leave_to_the_per_row_path(territory):
@@ -112,13 +113,14 @@ def test_rows_the_rules_leave_to_the_per_row_path(territory):
     _assert_prepared_as_online(rows, territory)
 
 
-def _prepare_problems(path, rows, max_problems=20):
+def _prepare_problems(path, rows, max_problems=20, processes=None):
     with pytest.raises(CsvProblem) as refused:
-        batch.prepare(path, rows, max_problems=max_problems)
+        batch.prepare(path, rows, max_problems=max_problems, processes=processes)
     return str(refused.value)
 
 
-def test_prepare_refusals_name_line_and_column_in_row_order(territory, monkeypatch):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_prepare_refusals_name_line_and_column_in_row_order(territory, monkeypatch, processes):
     monkeypatch.setattr(batch, "_CHUNK", 3)
     rows = read_identities(territory)[:12]
     rows[1] = Row(rows[1].line, replace(rows[1].data, birth_place="ANGERS"))
@@ -126,7 +128,7 @@ def test_prepare_refusals_name_line_and_column_in_row_order(territory, monkeypat
     rows[7] = Row(rows[7].line, replace(rows[7].data, status="RECUP", ins="123"))
     rows[8] = Row(rows[8].line, replace(rows[8].data, status="QUAL", flags=("NOPE",)))
     rows[10] = Row(rows[10].line, replace(rows[10].data, status="ZZ"))
-    message = _prepare_problems(territory, rows)
+    message = _prepare_problems(territory, rows, processes=processes)
     assert message == (
         f"{territory} : 5 erreur(s), rien n'a été lié :\n"
         f"  ligne 3, colonne birth_place : code INSEE du lieu de naissance invalide « ANGERS »\n"
@@ -136,7 +138,7 @@ def test_prepare_refusals_name_line_and_column_in_row_order(territory, monkeypat
         f"  ligne 10, colonne flags : attribut d'identité inconnu « NOPE » (table 0445)\n"
         f"  ligne 12, colonne status : statut d'identité inconnu « ZZ » (PROV, RECUP, VALI, QUAL)"
     )
-    assert _prepare_problems(territory, rows, max_problems=2).endswith("IPP trop long (40 caractères au plus)\n  … et 3 autre(s)")
+    assert _prepare_problems(territory, rows, max_problems=2, processes=processes).endswith("IPP trop long (40 caractères au plus)\n  … et 3 autre(s)")
 
 
 def _write(path, lines, header=",".join(INPUT_COLUMNS), encoding="utf-8"):

@@ -101,36 +101,48 @@ def swapped_date(bd: str) -> str | None:
     return f"{year}-{day}-{month}"
 
 
+# The width of a stored key (models.BlockingKey.key).
+KEY_LENGTH = 80
+# The features the blocking keys are made of, in the order of keys_of's arguments.
+BLOCKING_FEATURES = ("bd", "sx", "bn", "bnp", "un", "fg", "ins", "ph")
+
+
 def blocking_keys(f: Features) -> list[str]:
-    """Keys under which an identity is indexed; two identities are compared only when they
-    share one. Several partial keys so that one error in any single trait still leaves
-    another key in common (name typo: date and sex key; date typo: name key; swapped date: its
-    swapped key; married name keyed as birth name: used-name key; INS and phone)."""
-    year = f.bd[:4]
+    """Keys under which an identity is indexed, as stored (keys_of)."""
+    return keys_of(f.bd, f.sx, f.bn, f.bnp, f.un, f.fg, f.ins, f.ph)
+
+
+def keys_of(bd: str, sx: str, bn: str, bnp: str, un: str, fg: str, ins: str, ph: str) -> list[str]:
+    """The blocking keys of the features given (BLOCKING_FEATURES; the batch maps it over their
+    columns): two identities are compared only when they share one. Several partial keys so
+    that one error in any single trait still leaves another key in common (name typo: date and
+    sex key; date typo: name key; swapped date: its swapped key; married name keyed as birth
+    name: used-name key; INS and phone). Each once, sorted, cut to KEY_LENGTH characters."""
+    year = bd[:4]
     keys = []
-    if f.bd:
+    if bd:
         # The date block is the largest (about 30 identities a day per million): split by sex.
         # A pair whose sexes differ is never linked automatically (a veto level) and one that
         # shares a name keeps its name keys; an unknown sex goes into both halves.
-        sexes = (f.sx,) if f.sx else ("M", "F")
-        swapped = swapped_date(f.bd)
-        for sx in sexes:
-            keys.append(f"D:{f.bd}:{sx}")
+        sexes = (sx,) if sx else ("M", "F")
+        swapped = swapped_date(bd)
+        for s in sexes:
+            keys.append(f"D:{bd}:{s}")
             if swapped:
-                keys.append(f"D:{swapped}:{sx}")
-    if f.bn and year:
-        keys.append(f"N:{f.bn}:{year}")
-        if f.bnp != f.bn:
-            keys.append(f"N:{f.bnp}:{year}")
-    if f.un and year and f.un != f.bn:
-        keys.append(f"N:{f.un}:{year}")
-    if f.fg and f.bnp and year:
+                keys.append(f"D:{swapped}:{s}")
+    if bn and year:
+        keys.append(f"N:{bn}:{year}")
+        if bnp != bn:
+            keys.append(f"N:{bnp}:{year}")
+    if un and year and un != bn:
+        keys.append(f"N:{un}:{year}")
+    if fg and bnp and year:
         # Names keyed with a typo and a wrong day or month: first given name, start of the
         # birth name and birth year. The year keeps the block small (a few identities) even
         # for the commonest given names.
-        keys.append(f"G:{f.fg}:{f.bnp[:3]}:{year}")
-    if f.ins:
-        keys.append(f"I:{f.ins}")
-    if f.ph:
-        keys.append(f"P:{f.ph}")
-    return keys
+        keys.append(f"G:{fg}:{bnp[:3]}:{year}")
+    if ins:
+        keys.append(f"I:{ins}")
+    if ph:
+        keys.append(f"P:{ph}")
+    return sorted({k[:KEY_LENGTH] for k in keys})

@@ -39,7 +39,7 @@ def reindex(db: Session, identity: LocalIdentity, f: Features | None = None, *, 
         return
     f = f or identity_features(identity)
     connection.execute(insert(features_table), [{"identity_id": identity.id, **feature_values(f)}])
-    keys = sorted({k[:80] for k in blocking_keys(f)})
+    keys = blocking_keys(f)
     if keys:
         connection.execute(insert(keys_table), [{"key": k, "identity_id": identity.id} for k in keys])
 
@@ -53,7 +53,7 @@ def _candidate_ids(keys: list[str]):
 
 
 def candidates(db: Session, f: Features, exclude: int | None) -> list[LocalIdentity]:
-    keys = sorted({k[:80] for k in blocking_keys(f)})
+    keys = blocking_keys(f)
     if not keys:
         return []
     query = select(LocalIdentity).where(LocalIdentity.id.in_(_candidate_ids(keys)), LocalIdentity.active.is_(True))
@@ -87,7 +87,7 @@ _CANDIDATES = (
 
 def candidate_rows(db: Session, f: Features) -> list[Candidate]:
     """The active identities sharing a blocking key with `f`, with their stored features."""
-    keys = sorted({k[:80] for k in blocking_keys(f)})
+    keys = blocking_keys(f)
     if not keys:
         return []
     return [Candidate(*row[:5], Features(*row[5:])) for row in db.connection().execute(_CANDIDATES, {"keys": keys})]

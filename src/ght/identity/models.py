@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ght.db.base import Base, UtcDateTime, utcnow
 from ght.directory.models import Establishment
+from ght.identity.features import KEY_LENGTH
 
 
 class GhtPatient(Base):
@@ -118,7 +119,7 @@ class BlockingKey(Base):
 
     __tablename__ = "blocking_key"
 
-    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
     identity_id: Mapped[int] = mapped_column(
         ForeignKey("local_identity.id"), primary_key=True, index=True
     )

@@ -6,7 +6,7 @@ construction. Also: slotted frozen dataclasses built a field at a time over all 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import MISSING, fields, make_dataclass
 from functools import cache
 from itertools import repeat, starmap
@@ -78,21 +78,22 @@ class ColumnRules:
 
     def __init__(self, rules: Sequence[Rule], refuse: Refuse = ()) -> None:
         self.rules = rules
-        self.refuse = refuse
-        self._memos = [_Memo() for _ in rules]
+        self._memos = [_Memo(compute, len(inputs) > 1, refuse) for _, inputs, compute in rules]
 
     def __call__(self, columns: dict[str, Sequence]) -> tuple[dict[str, list], list[int]]:
         """The outputs for every row of `columns` (a sequence per input, all of one length), and
         the rows, in order, where a function raised `refuse` (their outputs are `Refused`)."""
         outputs: dict[str, list] = {}
         refused: set[int] = set()
-        for (names, inputs, compute), memo in zip(self.rules, self._memos, strict=True):
+        for (names, inputs, _), memo in zip(self.rules, self._memos, strict=True):
             keys = columns[inputs[0]] if len(inputs) == 1 else list(zip(*(columns[n] for n in inputs), strict=True))
-            values, refusals = memo.values(compute, len(inputs) > 1, keys, self.refuse)
-            if refusals:
-                refused.update(row for row, key in enumerate(keys) if key in refusals)
-                if len(names) > 1:
-                    values = [(v,) * len(names) if v.__class__ is Refused else v for v in values]
+            values = memo.values(keys)
+            if memo.refusals:  # (rare: only then are the values looked through)
+                rows = [row for row, value in enumerate(values) if value.__class__ is Refused]
+                if rows:
+                    refused.update(rows)
+                    if len(names) > 1:
+                        values = [(v,) * len(names) if v.__class__ is Refused else v for v in values]
             if len(names) == 1:
                 outputs[names[0]] = values
             elif names:
@@ -106,57 +107,42 @@ class ColumnRules:
 _WARM_UP, _MOSTLY_NEW = 50_000, 0.8
 
 
-class _Memo:
-    """One rule's values so far, and whether it still keeps them."""
+class _Memo(dict):
+    """One rule's values so far (its function's value for each input met), and whether it still
+    keeps them. An input not met before is computed where the lookup misses it (__missing__):
+    the lookups of a whole column are one map() in C, a call into Python only per new value."""
 
-    def __init__(self) -> None:
-        self.results: dict = {}
-        self.refused: set = set()
+    def __init__(self, compute: Callable, spread: bool, refuse: Refuse) -> None:
+        super().__init__()
+        self.compute, self.spread, self.refuse = compute, spread, refuse
         self.rows = 0
-        self.new = 0
         self.direct = False
+        self.refusals = 0  # values refused so far
 
-    def values(self, compute: Callable, spread: bool, keys: Sequence[Hashable], refuse: Refuse) -> tuple[list, set]:
-        """compute's value for each key, and the keys it refused."""
+    def __missing__(self, key: Hashable):
+        try:
+            value = self.compute(*key) if self.spread else self.compute(key)
+        except self.refuse as error:
+            value = Refused(error)
+            self.refusals += 1
+        self[key] = value
+        return value
+
+    def values(self, keys: Sequence[Hashable]) -> list:
+        """compute's value for each key (Refused where it raised `refuse`)."""
         if self.direct:
             try:  # the loop in C; the functions are pure, so the same values
-                return list(starmap(compute, keys) if spread else map(compute, keys)), set()
-            except refuse:  # which keys: told by a dict of this chunk's values
-                results = _results(compute, set(keys), spread, refuse)
-                return list(map(results.__getitem__, keys)), {k for k, v in results.items() if v.__class__ is Refused}
+                return list(starmap(self.compute, keys) if self.spread else map(self.compute, keys))
+            except self.refuse:  # which keys: told by this chunk's values, not kept after
+                values = list(map(self.__getitem__, keys))
+                self.clear()
+                return values
         self.rows += len(keys)
-        if not self.refused:
-            try:  # every value met before: the usual case for names, dates, places
-                return list(map(self.results.__getitem__, keys)), set()
-            except KeyError:
-                pass
-        distinct = set(keys)
-        new = [key for key in distinct if key not in self.results]  # (set.difference walks a dict)
-        if new:
-            added = _results(compute, new, spread, refuse)
-            self.results.update(added)
-            self.refused.update(k for k, v in added.items() if v.__class__ is Refused)
-        self.new += len(new)
-        values = list(map(self.results.__getitem__, keys))
-        refusals = distinct & self.refused
-        if self.rows >= _WARM_UP and self.new > _MOSTLY_NEW * self.rows:
-            self.direct, self.results = True, {}
-        return values, refusals
-
-
-def _results(compute: Callable, keys: Iterable[Hashable], spread: bool, refuse: Refuse) -> dict:
-    keys = list(keys)
-    try:  # the usual case, every value accepted: the loop in C
-        return dict(zip(keys, starmap(compute, keys) if spread else map(compute, keys), strict=True))
-    except refuse:
-        pass
-    results = {}
-    for key in keys:
-        try:
-            results[key] = compute(*key) if spread else compute(key)
-        except refuse as error:
-            results[key] = Refused(error)
-    return results
+        values = list(map(self.__getitem__, keys))
+        if self.rows >= _WARM_UP and len(self) > _MOSTLY_NEW * self.rows:
+            self.direct = True
+            self.clear()
+        return values
 
 
 def frozen_instances(cls: type, count: int, columns: dict[str, Sequence]) -> list:
