@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 
-from ght.identity.comparisons import COMPARISONS
+from ght import forked
+from ght.config import load_settings
+from ght.identity.comparisons import COMPARISONS, Comparison
 from ght.identity.scoring import DEFAULT_PARAMETERS
 
 log = logging.getLogger("ght.identity.training")
@@ -35,14 +39,17 @@ DETERMINISTIC_RULES = (
 # this size (100,000 identities block about 80,000 pairs) nothing is sampled.
 EM_MAX_PAIRS = 1.5e6
 
+# The string similarities of our level SQL: what makes a comparison long to estimate.
+_SIMILARITIES = ("jaro_winkler", "damerau_levenshtein")
+
 M_FLOOR = 1e-3
 U_FLOOR = 1e-7
 
 
-def splink_settings(parameters: dict = DEFAULT_PARAMETERS) -> dict:
-    """A Splink settings dictionary with our comparisons and starting m/u."""
+def splink_settings(parameters: dict = DEFAULT_PARAMETERS, only: Sequence[Comparison] = COMPARISONS) -> dict:
+    """A Splink settings dictionary with our comparisons (`only` those) and starting m/u."""
     comparisons = []
-    for comparison in COMPARISONS:
+    for comparison in only:
         mu = parameters["comparisons"][comparison.name]
         levels = [{"sql_condition": comparison.null_sql, "label_for_charts": "absent", "is_null_level": True}]
         for index, level in enumerate(comparison.levels):
@@ -70,15 +77,44 @@ def train(con: duckdb.DuckDBPyConnection, table: str, *, seed: int = 1) -> dict:
     from ght.identity.engines import splink_table
 
     count = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    u_pairs = min(5e6, max(1e5, count * 20))
     # DuckDB, or Spark when GHT_LINKAGE_ENGINE says so (ght.identity.engines).
-    linker = Linker(splink_table(con, table), splink_settings(), log_level=logging.ERROR)
+    if load_settings().linkage_engine == "duckdb":
+        start = copy.deepcopy(DEFAULT_PARAMETERS)
+        for name, u in _u_in_threads(con, table, u_pairs, seed).items():
+            start["comparisons"][name]["u"] = u
+        linker = Linker(splink_table(con, table), splink_settings(start), log_level=logging.ERROR)
+    else:  # Spark spreads each statement over its executors itself
+        linker = Linker(splink_table(con, table), splink_settings(), log_level=logging.ERROR)
+        linker.training.estimate_u_using_random_sampling(max_pairs=u_pairs, seed=seed)
     linker.training.estimate_probability_two_random_records_match(list(DETERMINISTIC_RULES), recall=0.8)
-    linker.training.estimate_u_using_random_sampling(max_pairs=min(5e6, max(1e5, count * 20)), seed=seed)
     for rule in EM_BLOCKING_RULES:
         # Splink's Linker consumes the settings it is given: each rebuild gets its own copy.
         linker = _expectation_maximisation(linker, rule, lambda settings: Linker(
             splink_table(con, table), copy.deepcopy(settings), log_level=logging.ERROR))
     return _parameters_of(linker.misc.save_model_to_json())
+
+
+def _u_in_threads(con: duckdb.DuckDBPyConnection, table: str, max_pairs: float, seed: int) -> dict[str, list[float]]:
+    """u of each comparison by Splink's random sampling, the comparisons shared between threads
+    (one DuckDB connection each). Splink estimates u a comparison at a time on a sample of a
+    few thousand records (5 million pairs), which DuckDB runs on one core: a table that small is
+    one row group. Each comparison on its own linker gets the same sample (same table, same
+    seed) and so the same u; the string-similarity ones, the longest, are started first."""
+    from splink import Linker
+
+    from ght.identity.engines import splink_table
+
+    def estimate(comparison: Comparison) -> list[float]:
+        linker = Linker(splink_table(con.cursor(), table), splink_settings(only=[comparison]), log_level=logging.ERROR)
+        linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+        levels = linker.misc.save_model_to_json()["comparisons"][0]["comparison_levels"]
+        start = DEFAULT_PARAMETERS["comparisons"][comparison.name]["u"]
+        return [lvl.get("u_probability") or start[i] for i, lvl in enumerate(l for l in levels if not l.get("is_null_level"))]
+
+    by_cost = sorted(COMPARISONS, key=lambda c: -sum(level.sql.count(f) for level in c.levels for f in _SIMILARITIES))
+    with ThreadPoolExecutor(max_workers=forked.available()) as pool:
+        return dict(zip((c.name for c in by_cost), pool.map(estimate, by_cost), strict=True))
 
 
 def _expectation_maximisation(linker, rule: str, relink):
