@@ -8,7 +8,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -20,30 +20,43 @@ def available() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def in_child(work: Callable[[], T]) -> Callable[[], T]:
-    """Start `work()` in a forked child; the function returned waits for its result (or raises
-    the child's exception). The child leaves by os._exit (multiprocessing's fork start): none
-    of the parent's atexit handlers, open sessions or buffered files are run or flushed twice."""
-    context = multiprocessing.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=_run, args=(work, send), daemon=True)
-    process.start()
-    send.close()
+class Child(Generic[T]):
+    """`work()` running in a forked child. The child leaves by os._exit (multiprocessing's fork
+    start): none of the parent's atexit handlers, open sessions or buffered files are run or
+    flushed twice."""
 
-    def result() -> T:
+    def __init__(self, work: Callable[[], T]) -> None:
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(target=_run, args=(work, send), daemon=True)
+        self._process.start()
+        send.close()
+
+    def result(self) -> T:
+        """Wait for the child's result, or raise its exception."""
         try:
-            ok, value = receive.recv()
+            ok, value = self._receive.recv()
         except EOFError:
-            process.join()
-            raise ChildProcessError(f"the worker process ended (exit code {process.exitcode}) without its result") from None
+            self._process.join()
+            raise ChildProcessError(f"the worker process ended (exit code {self._process.exitcode}) without its result") from None
         finally:
-            receive.close()
-        process.join()
+            self._receive.close()
+        self._process.join()
         if not ok:
             raise value
         return value
 
-    return result
+    def cancel(self) -> None:
+        """Stop the child if it still runs (its result no longer wanted); nothing once it is in."""
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+        self._receive.close()
+
+
+def in_child(work: Callable[[], T]) -> Child[T]:
+    """Start `work()` in a forked child."""
+    return Child(work)
 
 
 def _run(work: Callable, send) -> None:

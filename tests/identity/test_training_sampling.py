@@ -80,3 +80,24 @@ def test_em_above_the_cap_trains_on_a_sample_close_to_all_pairs(features, monkey
             writer.writerow([row.data.finess, row.data.ipp, patient, decision])
     result = evaluate(links, folder / "ground_truth.csv")
     assert result.f1 >= 0.995 and not result.false_merges, (result.f1, result.false_merges[:3])
+
+
+def test_u_in_threads_is_splinks_own_estimate(features):
+    """u estimated a comparison at a time on its own linker and connection, in threads, is what
+    Splink's one linker estimates for all of them: the same sample (same table, same seed)."""
+    import logging
+
+    from splink import Linker
+
+    from ght.identity.engines import splink_table
+
+    _, _, con = features
+    threaded = training._u_in_threads(con, "features", 2e5, seed=1)
+    linker = Linker(splink_table(con, "features"), training.splink_settings(), log_level=logging.ERROR)
+    linker.training.estimate_u_using_random_sampling(max_pairs=2e5, seed=1)
+    for comparison in linker.misc.save_model_to_json()["comparisons"]:
+        levels = [lvl for lvl in comparison["comparison_levels"] if not lvl.get("is_null_level")]
+        name = comparison["output_column_name"]
+        expected = [lvl.get("u_probability") or training.DEFAULT_PARAMETERS["comparisons"][name]["u"][i]
+                    for i, lvl in enumerate(levels)]
+        assert threaded[name] == pytest.approx(expected, rel=1e-9, abs=1e-15), name

@@ -102,7 +102,11 @@ def prepare(path: Path, rows: list[Row], max_problems: int = 20, *, traits: bool
     bounds = [round(len(rows) * w / weights[-1]) for w in weights]
     children = [forked.in_child(lambda a=a, b=b: _prepare_part(rows, a, b, max_problems, traits))
                 for a, b in zip(bounds[1:-1], bounds[2:], strict=True)]
-    parts = [_prepare_part(rows, bounds[0], bounds[1], max_problems, traits), *(child() for child in children)]
+    try:
+        parts = [_prepare_part(rows, bounds[0], bounds[1], max_problems, traits), *(c.result() for c in children)]
+    finally:
+        for child in children:  # (when this part failed: the others are of no use)
+            child.cancel()
     total = sum(part.total for part in parts)
     if total:
         raise CsvProblem(path, [p for part in parts for p in part.problems][:max_problems], total)
