@@ -301,10 +301,17 @@ class BulkExports:
                 return
             if job.status != ACCEPTED or cancel.is_set():
                 raise Cancelled()
-            job.status, job.transaction_time = RUNNING, utcnow()
-            job.updated_at = job.transaction_time
+            # Started only if still accepted: a DELETE committed since the read above set it
+            # cancelled, which a plain write of the object would overwrite (the job then
+            # looked running again to its client until its thread saw the cancel).
+            now = utcnow()
+            started = control.execute(update(BulkExportJob).where(
+                BulkExportJob.id == job_id, BulkExportJob.status == ACCEPTED,
+            ).values(status=RUNNING, transaction_time=now, updated_at=now))
             control.commit()
-            scope = Scope(job.level, tuple(job.types or EXPORT_TYPES), job.since, job.transaction_time)
+            if started.rowcount != 1:
+                raise Cancelled()
+            scope = Scope(job.level, tuple(job.types or EXPORT_TYPES), job.since, now)
             if job.level == "group":
                 establishment = group_establishment(db, job.group_id)
                 members, related = group_patients(db, establishment.id) if establishment else ([], [])
