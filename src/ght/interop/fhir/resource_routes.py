@@ -290,16 +290,20 @@ def instance_history(resource_type: str, fhir_id: str, request: Request, db: Ses
 @hot_router.get("/{resource_type:record_type}/{fhir_id:fhir_id}", summary="Lire")
 @router.get("/{resource_type}/{fhir_id}", include_in_schema=False)
 async def read(resource_type: str, fhir_id: str, request: Request, gate: Gate = Depends(READERS)):
-    # The row on the event loop, one query (ght.record.reader): the most frequent request of the API.
+    # The most frequent request of the API. PostgreSQL: on the event loop, the row and the facts
+    # of its patient in one statement (ght.access.async_gate); SQLite: the row in a thread.
     resource_type = resource_type_of(resource_type)
-    found = await request.app.state.record_reader.current(resource_type, fhir_id)
+    access = request.app.state.async_access
+    if access is not None:
+        found = await access.current(gate, resource_type, fhir_id)
+    else:
+        found = await request.app.state.record_reader.current(resource_type, fhir_id)
     if found is None:
         raise error(404, "not-found", f"{resource_type}/{fhir_id} inconnu")
     if found.deleted:
         raise error(410, "deleted", f"{resource_type}/{fhir_id} a été supprimé (version {found.version})")
     target = target_of(_Row(resource_type, found))
-    access = request.app.state.async_access
-    if access is not None:  # PostgreSQL: the decision's facts and its trace on the event loop too
+    if access is not None:  # PostgreSQL: the decision (its facts known) and its trace on the event loop
         await access.require(gate, Action.READ, target, [f"{resource_type}/{fhir_id}"])
     else:
         await run_in_threadpool(_authorise_read, gate, target, f"{resource_type}/{fhir_id}")
