@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+import orjson
+
 from ght.access import facts as access_facts
 from ght.access.facts import FACTS, FINESS_STATEMENT, AccessRules, current_with_facts_statement
 from ght.access.gate import Gate
@@ -20,6 +22,8 @@ from ght.access.subject import Subject
 from ght.audit.group_commit import GroupCommitTrail
 from ght.audit.trail import Action
 from ght.db.async_pool import compiled, run_read
+from ght.record import patient_search
+from ght.record.patient_search import PatientSearch
 from ght.record.reader import Current
 
 
@@ -30,6 +34,18 @@ class AsyncFacts:
         self.sql = {one: compiled(FACTS[True, one], dialect) for one in (True, False)}
         self.finess_sql = compiled(FINESS_STATEMENT, dialect)
         self.current_sql = compiled(current_with_facts_statement(), dialect)
+        self.search_sql = patient_search.statements(dialect)
+
+    async def _rows(self, sql: str, parameters: dict) -> tuple[list, dict[str, int]]:
+        """A statement's rows and, when they hold a Consent, the FINESS mapping of its actors."""
+        async def fetch(connection):
+            rows = await (await connection.execute(sql, parameters)).fetchall()
+            finess = {}
+            if access_facts.needs_finess(rows):
+                finess = access_facts.finess_mapping(await (await connection.execute(self.finess_sql)).fetchall())
+            return rows, finess
+
+        return await run_read(self.pool, fetch)
 
     async def current(self, subject: Subject, resource_type: str, fhir_id: str, rules: AccessRules,
                       now: datetime) -> tuple[Current | None, dict[str, PatientFacts]]:
@@ -38,14 +54,7 @@ class AsyncFacts:
         parameters = {"resource_type": resource_type, "fhir_id": fhir_id,
                       **access_facts.subject_parameters(subject, now)}
 
-        async def fetch(connection):
-            rows = await (await connection.execute(self.current_sql, parameters)).fetchall()
-            finess = {}
-            if access_facts.needs_finess(rows):
-                finess = access_facts.finess_mapping(await (await connection.execute(self.finess_sql)).fetchall())
-            return rows, finess
-
-        rows, finess = await run_read(self.pool, fetch)
+        rows, finess = await self._rows(self.current_sql, parameters)
         if not rows or rows[0][0] not in ("c", "d"):
             return None, {}
         (kind, patient, body, source, version, last_updated, _), facts = rows[0], rows[1:]
@@ -55,19 +64,34 @@ class AsyncFacts:
             return found, {}
         return found, access_facts.compose(facts, subject, [patient], rules, now, finess)
 
+    async def patient_page(self, subject: Subject, search: PatientSearch, rules: AccessRules,
+                           now: datetime) -> tuple[str | None, list, dict[str, PatientFacts]]:
+        """The GHT patient (after merges) a search by patient designates, or None; its page of
+        [fhir_id, source establishment, body]; its facts. One statement (ght.record.patient_search)."""
+        parameters = {**patient_search.parameters(search), **access_facts.subject_parameters(subject, now)}
+        sql = self.search_sql[search.by_identity]
+
+        rows, finess = await self._rows(sql, parameters)
+        if not rows or rows[0][0] != "P":
+            return None, [], {}
+        (_, patient, page, *_), facts = rows[0], rows[1:]
+        return patient, orjson.loads(page) if page else [], access_facts.compose(facts, subject, [patient], rules, now,
+                                                                                 finess)
+
+    async def count(self, patient: str, resource_type: str) -> int:
+        """The patient's resources of that type (a search's total when its page is full)."""
+        async def fetch(connection):
+            return (await (await connection.execute(patient_search.COUNT, {
+                "patient": patient, "resource_type": resource_type})).fetchone())[0]
+
+        return await run_read(self.pool, fetch)
+
     async def load_many(self, subject: Subject, patients: list[str], rules: AccessRules,
                         now: datetime) -> dict[str, PatientFacts]:
         parameters = access_facts.parameters(subject, patients, now)
         sql = self.sql["patient" in parameters]
 
-        async def fetch(connection):
-            rows = await (await connection.execute(sql, parameters)).fetchall()
-            finess = {}
-            if access_facts.needs_finess(rows):
-                finess = access_facts.finess_mapping(await (await connection.execute(self.finess_sql)).fetchall())
-            return rows, finess
-
-        rows, finess = await run_read(self.pool, fetch)
+        rows, finess = await self._rows(sql, parameters)
         return access_facts.compose(rows, subject, patients, rules, now, finess)
 
 

@@ -121,8 +121,13 @@ def current_with_facts_statement():
                  cast(wanted.c.body, Text), cast(wanted.c.source_establishment_id, String), wanted.c.version,
                  wanted.c.last_updated, null().cast(JsonBody))
     # A CTE named twice is computed once: the row's patient is looked up a single time.
-    facts = _facts_statement(True, True, patient=select(wanted.c.ght_patient_id).scalar_subquery())
-    return union_all(row, *facts.selects)
+    return union_all(row, *facts_of_statement(select(wanted.c.ght_patient_id).scalar_subquery()).selects)
+
+
+def facts_of_statement(patient):
+    """The facts statement (PostgreSQL) of the one patient that `patient` (an SQL expression)
+    designates: for a statement that finds the patient and reads its facts in one round trip."""
+    return _facts_statement(True, True, patient=patient)
 
 
 def facts_statement(db, patients: list[str]):
