@@ -70,3 +70,46 @@ def test_async_facts_are_the_facts_of_every_other_door(territory, db, engine):
     assert by_name["outsider"][territory.marie].grants == frozenset({"record"})
     assert by_name["dim"][territory.paul].grants == frozenset({"sensitive"})
     assert by_name["nurse.ch"][territory.paul].break_glass.reason == "urgence vitale"
+
+
+def test_read_by_id_statement_is_the_row_and_the_facts(territory, db, engine):
+    """The read route's one statement (row and facts together, ght.access.facts.
+    current_with_facts_statement) gives the row the reader gives and the facts every other door
+    reads: a result of Marie's (with the CH stay that relates `doc` to her), a deleted one, a
+    resource of no patient and an unknown id."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the event-loop path is PostgreSQL's")
+    from ght.record.reader import PostgresReader
+
+    now = datetime.now(UTC)
+    context = store.WriteContext(actor="test")
+    gone = store.create(db, {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                             "subject": {"reference": f"Patient/{territory.marie_ch}"}}, context).body["id"]
+    store.remove(db, "Observation", gone, context=context)
+    nobody = store.create(db, {"resourceType": "Organization", "name": "Labo"}, context).body["id"]
+    db.commit()
+    rules = AccessRules()
+    pool = make_engine_pool(engine)
+    subjects = [subject_of_account(a) for a in db.scalars(select(Account))]
+    wanted = [("Observation", territory.result_ch), ("Encounter", territory.stay_ch), ("Observation", gone),
+              ("Organization", nobody), ("Observation", "unknown")]
+
+    async def both():
+        await pool.open()
+        try:
+            reader, facts = PostgresReader(pool), AsyncFacts(pool, engine.dialect)
+            return [(await reader.current(t, i), await facts.current(s, t, i, rules, now))
+                    for s in subjects for t, i in wanted]
+        finally:
+            await pool.close()
+
+    results = asyncio.run(both())
+    for (subject, (resource_type, fhir_id)), (alone, (row, facts)) in zip(
+            ((s, w) for s in subjects for w in wanted), results, strict=True):
+        assert row == alone, (resource_type, fhir_id)
+        patient = row.ght_patient_id if row is not None else None
+        expected = access_facts.load_many(db, subject, [patient], rules, now) if patient else {}
+        assert facts == expected, (subject.username, resource_type, fhir_id)
+    assert results[1][0].deleted is False and results[2][0].deleted is True
+    assert results[3][0].ght_patient_id is None and results[4][0] is None
+    assert any(f[territory.marie].relations for _, (_, f) in results if territory.marie in f)

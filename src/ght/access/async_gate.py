@@ -10,16 +10,21 @@ still waits until its entry is committed, allowed or refused, before it answers.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
+
+import orjson
 
 from ght.access import facts as access_facts
-from ght.access.facts import FACTS, FINESS_STATEMENT, AccessRules
+from ght.access.facts import FACTS, FINESS_STATEMENT, AccessRules, current_with_facts_statement
 from ght.access.gate import Gate
 from ght.access.policy import PatientFacts, Target
 from ght.access.subject import Subject
 from ght.audit.group_commit import GroupCommitTrail
 from ght.audit.trail import Action
 from ght.db.async_pool import compiled, run_read
+from ght.record import patient_search
+from ght.record.patient_search import PatientSearch
+from ght.record.reader import Current
 
 
 class AsyncFacts:
@@ -28,12 +33,11 @@ class AsyncFacts:
         # By number of patients: the read route asks for one (its generic plan: ght.access.facts).
         self.sql = {one: compiled(FACTS[True, one], dialect) for one in (True, False)}
         self.finess_sql = compiled(FINESS_STATEMENT, dialect)
+        self.current_sql = compiled(current_with_facts_statement(), dialect)
+        self.search_sql = patient_search.statements(dialect)
 
-    async def load_many(self, subject: Subject, patients: list[str], rules: AccessRules,
-                        now: datetime) -> dict[str, PatientFacts]:
-        parameters = access_facts.parameters(subject, patients, now)
-        sql = self.sql["patient" in parameters]
-
+    async def _rows(self, sql: str, parameters: dict) -> tuple[list, dict[str, int]]:
+        """A statement's rows and, when they hold a Consent, the FINESS mapping of its actors."""
         async def fetch(connection):
             rows = await (await connection.execute(sql, parameters)).fetchall()
             finess = {}
@@ -41,7 +45,53 @@ class AsyncFacts:
                 finess = access_facts.finess_mapping(await (await connection.execute(self.finess_sql)).fetchall())
             return rows, finess
 
-        rows, finess = await run_read(self.pool, fetch)
+        return await run_read(self.pool, fetch)
+
+    async def current(self, subject: Subject, resource_type: str, fhir_id: str, rules: AccessRules,
+                      now: datetime) -> tuple[Current | None, dict[str, PatientFacts]]:
+        """A resource's current row (its body as JSON text) and the facts of its patient, in one
+        statement (ght.access.facts.current_with_facts_statement)."""
+        parameters = {"resource_type": resource_type, "fhir_id": fhir_id,
+                      **access_facts.subject_parameters(subject, now)}
+
+        rows, finess = await self._rows(self.current_sql, parameters)
+        if not rows or rows[0][0] not in ("c", "d"):
+            return None, {}
+        (kind, patient, body, source, version, last_updated, _), facts = rows[0], rows[1:]
+        found = Current(body, version, last_updated.astimezone(UTC), kind == "d", patient,
+                        None if source is None else int(source))
+        if patient is None:  # no patient's record: no facts to decide on
+            return found, {}
+        return found, access_facts.compose(facts, subject, [patient], rules, now, finess)
+
+    async def patient_page(self, subject: Subject, search: PatientSearch, rules: AccessRules,
+                           now: datetime) -> tuple[str | None, list, dict[str, PatientFacts]]:
+        """The GHT patient (after merges) a search by patient designates, or None; its page of
+        [fhir_id, source establishment, body]; its facts. One statement (ght.record.patient_search)."""
+        parameters = {**patient_search.parameters(search), **access_facts.subject_parameters(subject, now)}
+        sql = self.search_sql[search.by_identity]
+
+        rows, finess = await self._rows(sql, parameters)
+        if not rows or rows[0][0] != "P":
+            return None, [], {}
+        (_, patient, page, *_), facts = rows[0], rows[1:]
+        return patient, orjson.loads(page) if page else [], access_facts.compose(facts, subject, [patient], rules, now,
+                                                                                 finess)
+
+    async def count(self, patient: str, resource_type: str) -> int:
+        """The patient's resources of that type (a search's total when its page is full)."""
+        async def fetch(connection):
+            return (await (await connection.execute(patient_search.COUNT, {
+                "patient": patient, "resource_type": resource_type})).fetchone())[0]
+
+        return await run_read(self.pool, fetch)
+
+    async def load_many(self, subject: Subject, patients: list[str], rules: AccessRules,
+                        now: datetime) -> dict[str, PatientFacts]:
+        parameters = access_facts.parameters(subject, patients, now)
+        sql = self.sql["patient" in parameters]
+
+        rows, finess = await self._rows(sql, parameters)
         return access_facts.compose(rows, subject, patients, rules, now, finess)
 
 
@@ -57,6 +107,12 @@ class AsyncAccess:
 
     async def stop(self) -> None:
         await self.trail.stop()
+
+    async def current(self, gate: Gate, resource_type: str, fhir_id: str) -> Current | None:
+        """The resource's current row, the facts of its patient known to `gate` (one round trip)."""
+        found, facts = await self.facts.current(gate.subject, resource_type, fhir_id, gate.rules, gate.now)
+        gate.know(facts)
+        return found
 
     async def require(self, gate: Gate, action: Action, target: Target, resources: Iterable[str]) -> None:
         """As `gate.require` then `gate.flush()`: allowed, the access is traced; refused, the

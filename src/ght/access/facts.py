@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Integer, String, any_, bindparam, exists, literal_column, null, or_, select, union_all
+from sqlalchemy import Integer, String, Text, any_, bindparam, case, cast, exists, literal_column, null, or_, select, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -44,7 +44,7 @@ def _constant(value: str):
     return literal_column("'" + value.replace("'", "''") + "'", String)
 
 
-def _facts_statement(arrays: bool, one: bool = False):
+def _facts_statement(arrays: bool, one: bool = False, patient=None):
     """Everything the policy needs of some patients for one subject, in one statement (one round
     trip on the read path, one for a whole search page or bundle), built once with its parameters
     (patients, account, now, the subject's Practitioner ids and IDNPS): rows (kind, patient, text,
@@ -59,11 +59,12 @@ def _facts_statement(arrays: bool, one: bool = False):
     which costs SQLAlchemy a fifth of a decision on the read path. `one`: for a single patient,
     `patient` is a plain parameter: PostgreSQL then keeps one generic plan of index lookups (with
     an array of unknown length it plans hashed scans of whole index ranges instead, or plans
-    again at each execution, which cost three times the execution itself)."""
+    again at each execution, which cost three times the execution itself). `patient`: for one
+    patient, an expression in place of that parameter (current_with_facts_statement)."""
 
     def member(column, name: str):
         if name == "patients" and one:
-            return column == bindparam("patient", type_=String)
+            return column == (patient if patient is not None else bindparam("patient", type_=String))
         if arrays:
             return column == any_(bindparam(name, type_=ARRAY(String)))
         return column.in_(bindparam(name, expanding=True))
@@ -105,6 +106,30 @@ def _facts_statement(arrays: bool, one: bool = False):
 FACTS = {(arrays, one): _facts_statement(arrays, one) for arrays in (True, False) for one in (True, False)}
 
 
+def current_with_facts_statement():
+    """The read by id's one statement (PostgreSQL, on the event loop: ght.access.async_gate): the
+    resource's current row and the facts of its patient, the rows of _facts_statement for one
+    patient, in one round trip instead of two (a round trip costs the server about 100 µs of CPU
+    here). The row comes first as (kind: 'c', or 'd' when deleted; patient; body as JSON text;
+    source establishment as text; version; last updated; -). Parameters: resource_type,
+    fhir_id, and those of the facts but `patient`."""
+    wanted = select(Resource.body, Resource.version, Resource.last_updated, Resource.deleted, Resource.ght_patient_id,
+                    Resource.source_establishment_id).where(
+        Resource.resource_type == bindparam("resource_type", type_=String),
+        Resource.fhir_id == bindparam("fhir_id", type_=String)).cte("wanted")
+    row = select(case((wanted.c.deleted, _constant("d")), else_=_constant("c")), wanted.c.ght_patient_id,
+                 cast(wanted.c.body, Text), cast(wanted.c.source_establishment_id, String), wanted.c.version,
+                 wanted.c.last_updated, null().cast(JsonBody))
+    # A CTE named twice is computed once: the row's patient is looked up a single time.
+    return union_all(row, *facts_of_statement(select(wanted.c.ght_patient_id).scalar_subquery()).selects)
+
+
+def facts_of_statement(patient):
+    """The facts statement (PostgreSQL) of the one patient that `patient` (an SQL expression)
+    designates: for a statement that finds the patient and reads its facts in one round trip."""
+    return _facts_statement(True, True, patient=patient)
+
+
 def facts_statement(db, patients: list[str]):
     """The facts statement for the session's database and this many patients."""
     return FACTS[db.get_bind().dialect.name == "postgresql", len(set(patients)) == 1]
@@ -137,7 +162,12 @@ def parameters(subject: Subject, patients: list[str], now: datetime) -> dict:
     statement's `patient`)."""
     wanted = sorted(set(patients))
     return {**({"patient": wanted[0]} if len(wanted) == 1 else {"patients": wanted}),
-            "account": subject.account_id, "now": now,
+            **subject_parameters(subject, now)}
+
+
+def subject_parameters(subject: Subject, now: datetime) -> dict:
+    """The facts statement's parameters but the patients."""
+    return {"account": subject.account_id, "now": now,
             "practitioner_ids": sorted(subject.practitioner_ids), "idnps": sorted(subject.idnps)}
 
 

@@ -25,7 +25,8 @@ from ght.config import Settings
 from ght.db.async_pool import make_engine_pool
 from ght.db.engine import make_engine, session_factory
 from ght.interop.fhir import router as fhir
-from ght.record.reader import make_reader
+from ght.interop.fhir.hot_path import HotPath
+from ght.record.reader import ThreadedReader
 from ght.web import oidc as web_oidc
 from ght.web import pages
 from ght.web import dim as web_dim
@@ -92,7 +93,7 @@ def create_app(settings: Settings, engine: Engine | None = None):
     app.state.bearer_cache = sessions.BearerCache(settings.token_cache_seconds)
     # PostgreSQL: the read by id, its access facts and its trace on the event loop (ght.db.async_pool).
     pool = app.state.async_pool = make_engine_pool(engine)
-    app.state.record_reader = make_reader(engine, pool)
+    app.state.record_reader = ThreadedReader(engine) if pool is None else None  # PostgreSQL: async_access
     app.state.async_access = None if pool is None else AsyncAccess(
         pool, engine.url.render_as_string(hide_password=False), engine.dialect)
     app.state.access_rules = AccessRules.of(settings)
@@ -118,5 +119,6 @@ def create_app(settings: Settings, engine: Engine | None = None):
     if settings.oidc_enabled():
         app.add_middleware(web_oidc.OidcStateMiddleware, settings=settings)
     app.add_middleware(RejectUnstorableText)
+    app.add_middleware(HotPath)  # inside the request log only: the read by id (PostgreSQL)
     app.add_middleware(RequestLogMiddleware)
     return app

@@ -52,7 +52,7 @@ async def get_read_db(request: Request) -> AsyncIterator[Session]:
         db.close()
 
 
-def _remember(request: Request, auth: AuthSession | None) -> AuthSession | None:
+def remember(request: Request, auth: AuthSession | None) -> AuthSession | None:
     if auth is not None:
         request.state.username = auth.account.username
     return auth
@@ -62,7 +62,7 @@ def optional_ui_session(request: Request, db: Session = Depends(get_db)) -> Auth
     auth = sessions.resolve(db, request.cookies.get(SESSION_COOKIE), sessions.COOKIE, get_settings(request))
     if auth is not None:
         db.commit()  # keeps the sliding idle window
-    return _remember(request, auth)
+    return remember(request, auth)
 
 
 def _unauthorised() -> HTTPException:
@@ -84,7 +84,7 @@ async def require_bearer_detached(request: Request, token: str | None = Depends(
         auth = await run_in_threadpool(_resolve_detached, request, token)
     if auth is None:
         raise _unauthorised()
-    return _remember(request, auth)
+    return remember(request, auth)
 
 
 def _resolve_detached(request: Request, token: str) -> AuthSession | None:

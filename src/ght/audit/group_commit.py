@@ -19,29 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Sequence
 
-from ght.audit.models import AuditEntry
-from ght.audit.trail import AccessEvent, entry_row
+from ght.audit.trail import COLUMNS, AccessEvent, entry_row, insert_sql
 from ght.db.async_pool import conninfo_of
 
 log = logging.getLogger("ght.audit.group_commit")
-
-_COLUMNS = ("recorded_at", "account", "account_id", "rpps", "role", "establishment_id", "ght_patient_id",
-            "resources", "action", "purpose", "outcome", "reason", "door", "client_address", "break_glass_reason")
-
-
-def insert_sql(dialect) -> str:
-    """One INSERT of any number of entries, one array parameter per column (unnest): one
-    statement, so atomic in autocommit, one round trip, and one text the server prepares once."""
-    table = AuditEntry.__table__
-    # Arrays of the unbounded type: a cast to VARCHAR(64) would truncate a longer value without a
-    # word, where the insert into the column refuses it, as the synchronous trail's does.
-    arrays = ", ".join(f"%({c})s::{re.sub(r'[(][0-9]+[)]', '', table.c[c].type.compile(dialect))}[]"
-                       for c in _COLUMNS)
-    return f"INSERT INTO {table.name} ({', '.join(_COLUMNS)}) SELECT * FROM unnest({arrays})"
-
 
 class GroupCommitTrail:
     def __init__(self, url: str, dialect) -> None:
@@ -126,7 +109,7 @@ class GroupCommitTrail:
 
         if self._connection is None or self._connection.closed:
             self._connection = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
-        await self._connection.execute(self.sql, {c: [row[c] for row in rows] for c in _COLUMNS})
+        await self._connection.execute(self.sql, {c: [row[c] for row in rows] for c in COLUMNS})
         self.commits += 1
         self.entries += len(rows)
 

@@ -12,6 +12,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import functools
+import re
+
 import orjson
 from sqlalchemy import insert
 
@@ -121,11 +124,32 @@ def record(db, event: AccessEvent) -> None:
     db.execute(_INSERT, entry_row(event))
 
 
+COLUMNS = ("recorded_at", "account", "account_id", "rpps", "role", "establishment_id", "ght_patient_id",
+           "resources", "action", "purpose", "outcome", "reason", "door", "client_address", "break_glass_reason")
+
+
+@functools.cache
+def insert_sql(dialect) -> str:
+    """PostgreSQL: one INSERT of any number of entries, one array parameter per column (unnest):
+    one statement, so atomic in autocommit, one round trip, and one text the server prepares once
+    (the group commit's, and a bundle's hundred entries)."""
+    table = AuditEntry.__table__
+    # Arrays of the unbounded type: a cast to VARCHAR(64) would truncate a longer value without a
+    # word, where the insert into the column refuses it, as the synchronous trail's does.
+    arrays = ", ".join(f"%({c})s::{re.sub(r'[(][0-9]+[)]', '', table.c[c].type.compile(dialect))}[]"
+                       for c in COLUMNS)
+    return f"INSERT INTO {table.name} ({', '.join(COLUMNS)}) SELECT * FROM unnest({arrays})"
+
+
 def record_many(db, events: Iterable[AccessEvent]) -> int:
     """Append several entries in one multi-row INSERT (a search, a bundle, an export)."""
     rows = [entry_row(event) for event in events]
     if rows:
         # On the session's connection: the ORM's execute costs more than the insert itself here.
         connection = db.connection() if hasattr(db, "connection") and not hasattr(db, "exec_driver_sql") else db
-        connection.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+        if len(rows) > 1 and connection.dialect.name == "postgresql":
+            # One statement of arrays: an executemany is one INSERT per entry for the server.
+            connection.exec_driver_sql(insert_sql(connection.dialect), {c: [row[c] for row in rows] for c in COLUMNS})
+        else:
+            connection.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
     return len(rows)

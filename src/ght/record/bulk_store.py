@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import JSON, insert, text
+from sqlalchemy import JSON, insert, select, text
 from sqlalchemy.orm import Session
 
 from ght.db.base import utcnow
+from ght.directory.models import Establishment
 from ght.identity import queries as identity_queries
 from ght.record import store
 from ght.record.indexing import extract
@@ -32,11 +33,17 @@ class SourceCache:
 
     def __init__(self) -> None:
         self.known: dict[tuple, store.Source] = {}
+        self.establishments: list[Establishment] | None = None
 
     def source(self, db: Session, body: dict, compartment: store.Compartment,
                context: store.WriteContext) -> store.Source:
         key = ((body.get("meta") or {}).get("source"), compartment.establishment_id, context.establishment_id)
         if key not in self.known:
+            if self.establishments is None:
+                # The GHT's few establishments in one query, held here so that they stay in the
+                # session's identity map: source_of's lookups by id then cost no query (a batch
+                # spread over the territory asked one per establishment).
+                self.establishments = list(db.scalars(select(Establishment)))
             self.known[key] = store.source_of(db, body, compartment, context)
         return self.known[key]
 

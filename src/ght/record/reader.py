@@ -6,6 +6,8 @@ ROLLBACK, a thread of the pool (four round trips and two thread switches for one
 PostgreSQL the reader runs the query on the server's event loop with psycopg's own asynchronous
 connections (ght.db.async_pool), in autocommit (one statement sees one snapshot), and hands the
 stored body over as JSON text, never parsed. Elsewhere (SQLite) it runs the store's query in the thread pool.
+The read route on PostgreSQL reads the row together with its access facts (ght.access.async_gate);
+PostgresReader is the row alone (bench/access_decision.py times it).
 """
 
 from __future__ import annotations
@@ -75,8 +77,3 @@ class PostgresReader:
             return None
         body, version, last_updated, deleted, patient, source = row
         return Current(body, version, last_updated.astimezone(UTC), deleted, patient, source)
-
-
-def make_reader(engine: Engine, pool=None) -> PostgresReader | ThreadedReader:
-    """The reader for `engine`'s database; `pool`: the process's asynchronous pool (PostgreSQL)."""
-    return PostgresReader(pool) if pool is not None else ThreadedReader(engine)

@@ -216,7 +216,7 @@ def compile_query(db: Session, resource_type: str, items: list[tuple[str, str]],
             (query.ignored if lenient else unknown).append(key)
             continue
         if name in COMPARTMENT_PARAMS and definition.type == "reference" and "Patient" in (definition.targets or ("Patient",)) \
-                and (modifier in ("Patient", "identifier") or all(_patient_reference(v) for v in values)):
+                and (modifier in ("Patient", "identifier") or all(patient_reference(v) for v in values)):
             query.conditions.append(_compartment(db, name, modifier, values))
             query.patient_criteria.append((name, modifier, values))
             continue
@@ -227,7 +227,7 @@ def compile_query(db: Session, resource_type: str, items: list[tuple[str, str]],
     return query
 
 
-def _patient_reference(value: str) -> bool:
+def patient_reference(value: str) -> bool:
     parts = value.rstrip("/").split("/")
     return len(parts) == 1 or parts[-2] == "Patient"
 

@@ -224,11 +224,9 @@ def search(resource_type: str, request: Request, db: Session = Depends(get_read_
     total, found = record_search.run(db, query)
     page = gate.keep(Action.SEARCH, found)
     total = visible_total(total, found, page, by_patient or gate.sees_all_records())
-    entries = [{"fullUrl": full_url(request, f"{r.resource_type}/{r.fhir_id}"), "resource": r.body,
-                "search": {"mode": "match"}} for r in page]
+    entries = search_entries(request, page, "match")
     extra, patients = record_search.included(db, query, page)
-    entries += [{"fullUrl": full_url(request, f"{r.resource_type}/{r.fhir_id}"), "resource": r.body,
-                 "search": {"mode": "include"}} for r in gate.keep(Action.SEARCH, extra)]
+    entries += search_entries(request, gate.keep(Action.SEARCH, extra), "include")
     entries += [{"fullUrl": full_url(request, f"Patient/{fhir_id}"), "resource": body, "search": {"mode": "include"}}
                 for fhir_id in _readable_patients(db, gate, [i for _, i in patients])
                 if (body := patient_versions.patient_body(db, fhir_id, request.app.state.ght_oid)) is not None]
@@ -239,6 +237,12 @@ def search(resource_type: str, request: Request, db: Session = Depends(get_read_
                                      for k in query.ignored])
     return respond(searchset(request, resource_type, entries, total=total, count=query.count, offset=query.offset,
                              outcome=outcome))
+
+
+def search_entries(request: Request, rows, mode: str) -> list[dict]:
+    """A searchset's entries for these resources (resource_type, fhir_id, body)."""
+    return [{"fullUrl": full_url(request, f"{r.resource_type}/{r.fhir_id}"), "resource": r.body,
+             "search": {"mode": mode}} for r in rows]
 
 
 def _readable_patients(db: Session, gate: Gate, fhir_ids: list[str]) -> list[str]:
@@ -290,16 +294,24 @@ def instance_history(resource_type: str, fhir_id: str, request: Request, db: Ses
 @hot_router.get("/{resource_type:record_type}/{fhir_id:fhir_id}", summary="Lire")
 @router.get("/{resource_type}/{fhir_id}", include_in_schema=False)
 async def read(resource_type: str, fhir_id: str, request: Request, gate: Gate = Depends(READERS)):
-    # The row on the event loop, one query (ght.record.reader): the most frequent request of the API.
-    resource_type = resource_type_of(resource_type)
-    found = await request.app.state.record_reader.current(resource_type, fhir_id)
+    return await read_answer(request, gate, resource_type_of(resource_type), fhir_id)
+
+
+async def read_answer(request: Request, gate: Gate, resource_type: str, fhir_id: str) -> Response:
+    """The read by id, the most frequent request of the API (also served by ght.interop.fhir.
+    hot_path). PostgreSQL: on the event loop, the row and the facts of its patient in one
+    statement (ght.access.async_gate); SQLite: the row in a thread."""
+    access = request.app.state.async_access
+    if access is not None:
+        found = await access.current(gate, resource_type, fhir_id)
+    else:
+        found = await request.app.state.record_reader.current(resource_type, fhir_id)
     if found is None:
         raise error(404, "not-found", f"{resource_type}/{fhir_id} inconnu")
     if found.deleted:
         raise error(410, "deleted", f"{resource_type}/{fhir_id} a été supprimé (version {found.version})")
     target = target_of(_Row(resource_type, found))
-    access = request.app.state.async_access
-    if access is not None:  # PostgreSQL: the decision's facts and its trace on the event loop too
+    if access is not None:  # PostgreSQL: the decision (its facts known) and its trace on the event loop
         await access.require(gate, Action.READ, target, [f"{resource_type}/{fhir_id}"])
     else:
         await run_in_threadpool(_authorise_read, gate, target, f"{resource_type}/{fhir_id}")
