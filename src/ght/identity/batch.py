@@ -128,7 +128,8 @@ _FEATURE_TRAITS = sorted({name for _, names, _ in FEATURE_RULES for name in name
 
 @dataclass
 class _Part:
-    """The prepared columns of rows[start:stop] (keys by their index in `rows`), or its problems."""
+    """The prepared columns of rows[start:stop] as they grow (keys by their index in `rows`), or
+    its problems."""
 
     traits: dict[str, list] = field(default_factory=lambda: {n: [] for n in TRAITS})
     features: dict[str, list[str]] = field(default_factory=lambda: {n: [] for n in FEATURE_COLUMNS})
@@ -147,18 +148,25 @@ class _Part:
         self.key_rows += chain.from_iterable(map(repeat, range(first_row, first_row + len(keys)), map(len, keys)))
         self.key_values += chain.from_iterable(keys)
 
-    def finished(self, traits: bool) -> _Part:
+    def result(self, traits: bool) -> _PartResult:
         """The columns as they cross to the parent: features and keys as Arrow tables (what the
         batch's DuckDB load takes), the traits kept only if asked."""
-        self.feature_table = pa.table({n: pa.array(self.features.pop(n), pa.string()) for n in FEATURE_COLUMNS})
-        self.key_table = pa.table({"id": pa.array(self.key_rows, pa.int64()), "key": pa.array(self.key_values, pa.string())})
-        self.key_rows = self.key_values = []
-        if not traits:
-            self.traits = {}
-        return self
+        return _PartResult(
+            pa.table({n: pa.array(self.features[n], pa.string()) for n in FEATURE_COLUMNS}),
+            pa.table({"id": pa.array(self.key_rows, pa.int64()), "key": pa.array(self.key_values, pa.string())}),
+            self.traits if traits else {}, self.problems, self.total)
 
 
-def _prepare_part(rows: list[Row], start: int, stop: int, max_problems: int, traits: bool) -> _Part:
+@dataclass
+class _PartResult:
+    feature_table: pa.Table
+    key_table: pa.Table
+    traits: dict[str, list]  # empty when not kept
+    problems: list[str]
+    total: int
+
+
+def _prepare_part(rows: list[Row], start: int, stop: int, max_problems: int, traits: bool) -> _PartResult:
     rules = chained((*_CHECKS, *TRAIT_RULES, *_STATUS), FEATURE_RULES, _FEATURE_OUTPUT)
     outputs_of = ColumnRules(rules, (IdentityRejected, _PerRow))
     inputs = sorted({name for _, names, _ in rules for name in names})
@@ -180,7 +188,7 @@ def _prepare_part(rows: list[Row], start: int, stop: int, max_problems: int, tra
                 outputs[name][index] = value
         if not part.total:  # (with a problem, only the others are looked for)
             part.add(first, outputs)
-    return part.finished(traits)
+    return part.result(traits)
 
 
 class _PerRow(Exception):
