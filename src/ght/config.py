@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     http_workers: int = Field(default=1, ge=1, le=64)
     # Threads per worker for the synchronous routes (database work through SQLAlchemy).
     http_threads: int = Field(default=8, ge=1, le=200)
+    # Batch and transaction bundles at work at once per worker; the next ones wait their turn
+    # (ght.interop.fhir.bundle_limit).
+    http_bundles: int = Field(default=2, ge=1, le=200)
     mllp_host: str = "127.0.0.1"
     mllp_port: int = Field(default=2575, ge=1, le=65535)
 

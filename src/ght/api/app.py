@@ -25,6 +25,7 @@ from ght.config import Settings
 from ght.db.async_pool import make_engine_pool
 from ght.db.engine import make_engine, session_factory
 from ght.interop.fhir import router as fhir
+from ght.interop.fhir.bundle_limit import BundleLimit
 from ght.interop.fhir.hot_path import HotPath
 from ght.record.reader import ThreadedReader
 from ght.web import oidc as web_oidc
@@ -119,6 +120,7 @@ def create_app(settings: Settings, engine: Engine | None = None):
     if settings.oidc_enabled():
         app.add_middleware(web_oidc.OidcStateMiddleware, settings=settings)
     app.add_middleware(RejectUnstorableText)
+    app.add_middleware(BundleLimit, limit=settings.http_bundles)
     app.add_middleware(HotPath)  # inside the request log only: the read by id (PostgreSQL)
     app.add_middleware(RequestLogMiddleware)
     return app
