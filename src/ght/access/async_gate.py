@@ -2,8 +2,9 @@
 id, the API's most frequent request, goes through.
 
 The same Gate, the same policy, the same facts statement as every other door: only the two
-round trips move. The facts are read on the process's asynchronous pool (ght.db.async_pool)
-instead of an ORM session in a thread, and the entries the gate writes are handed to the
+round trips move. The facts are read on the process's asynchronous pool (ght.db.async_pool),
+the statements of concurrent requests in one pipeline (ght.db.read_batch), instead of an ORM
+session in a thread, and the entries the gate writes are handed to the
 group-commit writer (ght.audit.group_commit) instead of a commit of their own. The request
 still waits until its entry is committed, allowed or refused, before it answers."""
 
@@ -21,7 +22,8 @@ from ght.access.policy import PatientFacts, Target
 from ght.access.subject import Subject
 from ght.audit.group_commit import GroupCommitTrail
 from ght.audit.trail import Action
-from ght.db.async_pool import compiled, run_read
+from ght.db.async_pool import compiled
+from ght.db.read_batch import ReadBatch
 from ght.record import patient_search
 from ght.record.patient_search import PatientSearch
 from ght.record.reader import Current
@@ -30,6 +32,7 @@ from ght.record.reader import Current
 class AsyncFacts:
     def __init__(self, pool, dialect) -> None:
         self.pool = pool
+        self.batch = ReadBatch(pool)  # the statements of concurrent requests in one pipeline
         # By number of patients: the read route asks for one (its generic plan: ght.access.facts).
         self.sql = {one: compiled(FACTS[True, one], dialect) for one in (True, False)}
         self.finess_sql = compiled(FINESS_STATEMENT, dialect)
@@ -38,14 +41,11 @@ class AsyncFacts:
 
     async def _rows(self, sql: str, parameters: dict) -> tuple[list, dict[str, int]]:
         """A statement's rows and, when they hold a Consent, the FINESS mapping of its actors."""
-        async def fetch(connection):
-            rows = await (await connection.execute(sql, parameters)).fetchall()
-            finess = {}
-            if access_facts.needs_finess(rows):
-                finess = access_facts.finess_mapping(await (await connection.execute(self.finess_sql)).fetchall())
-            return rows, finess
-
-        return await run_read(self.pool, fetch)
+        rows = await self.batch.rows(sql, parameters)
+        finess = {}
+        if access_facts.needs_finess(rows):
+            finess = access_facts.finess_mapping(await self.batch.rows(self.finess_sql, {}))
+        return rows, finess
 
     async def current(self, subject: Subject, resource_type: str, fhir_id: str, rules: AccessRules,
                       now: datetime) -> tuple[Current | None, dict[str, PatientFacts]]:
@@ -80,11 +80,8 @@ class AsyncFacts:
 
     async def count(self, patient: str, resource_type: str) -> int:
         """The patient's resources of that type (a search's total when its page is full)."""
-        async def fetch(connection):
-            return (await (await connection.execute(patient_search.COUNT, {
-                "patient": patient, "resource_type": resource_type})).fetchone())[0]
-
-        return await run_read(self.pool, fetch)
+        rows = await self.batch.rows(patient_search.COUNT, {"patient": patient, "resource_type": resource_type})
+        return rows[0][0]
 
     async def load_many(self, subject: Subject, patients: list[str], rules: AccessRules,
                         now: datetime) -> dict[str, PatientFacts]:
