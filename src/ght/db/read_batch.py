@@ -17,11 +17,8 @@ and only the faulty one fails (a lost connection: on a new one, once, as run_rea
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from ght.db.async_pool import run_read
-
-log = logging.getLogger("ght.db.read_batch")
 
 
 class ReadBatch:
@@ -65,8 +62,12 @@ class ReadBatch:
                     raise
                 outcomes = [await self._alone(sql, parameters) for sql, parameters, _ in batch]
             for (_, _, future), (rows, error) in zip(batch, outcomes, strict=True):
-                if not future.done():
-                    future.set_exception(error) if error is not None else future.set_result(rows)
+                if future.done():
+                    continue
+                if error is None:
+                    future.set_result(rows)
+                else:
+                    future.set_exception(error)
         except Exception as error:  # noqa: BLE001 - the one statement's failure is its request's
             for _, _, future in batch:
                 if not future.done():
